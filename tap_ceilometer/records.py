@@ -1,0 +1,132 @@
+"""Turn Ceilometer's samples (either API shape) into checked Singer records."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from tap_ceilometer.errors import MalformedApiDataError
+from tap_ceilometer.schema import MESSAGE_ID_MAX_LENGTH
+
+if TYPE_CHECKING:
+    import logging
+
+COUNTER_TYPES = frozenset({"gauge", "delta", "cumulative"})
+
+# GET /v2/samples and POST /v2/query/samples name the fields differently from
+# GET /v2/meters/{name} (spec 1.2 and 1.3); records always use the OldSample names.
+NEW_TO_OLD = {
+    "id": "message_id",
+    "meter": "counter_name",
+    "type": "counter_type",
+    "unit": "counter_unit",
+    "volume": "counter_volume",
+    "metadata": "resource_metadata",
+}
+_PLAIN = ("project_id", "resource_id", "source", "user_id")
+
+
+def utc_iso(moment: datetime) -> str:
+    """The one timestamp format records and bookmarks use: fixed width, explicit UTC offset.
+
+    Bookmarks are compared as strings by the SDK, so every value must have the same shape.
+    """
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_api_time(value: str) -> datetime:
+    """Ceilometer's naive UTC (`2015-09-22T14:52:54`, `...54.850718`) as an aware datetime."""
+    moment = datetime.fromisoformat(value)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+class RecordBuilder:
+    """Checks each sample of one meter and shapes it as a record; counts what it repaired."""
+
+    def __init__(self, meter: str, logger: logging.Logger) -> None:
+        self.meter = meter
+        self.logger = logger
+        self.repairs: Counter[str] = Counter()
+
+    def _fail(self, sample: Any, problem: str) -> MalformedApiDataError:
+        ident = sample.get("message_id") or sample.get("id") if isinstance(sample, dict) else None
+        where = f"sample {ident!r} of meter {self.meter!r}" if ident else f"meter {self.meter!r}"
+        return MalformedApiDataError(
+            f"Ceilometer sent malformed data for {where}: {problem}. Nothing of this page was "
+            "exported and the bookmark did not move past it; fix the data or report it upstream."
+        )
+
+    def _time(self, sample: dict[str, Any], field: str, *, required: bool) -> str | None:
+        value = sample.get(field)
+        if value is None and not required:
+            return None
+        if not isinstance(value, str):
+            raise self._fail(sample, f"{field} is {value!r}, not a timestamp")
+        try:
+            return utc_iso(parse_api_time(value))
+        except ValueError:
+            raise self._fail(sample, f"{field} {value!r} does not parse as ISO 8601") from None
+
+    def _repair(self, what: str) -> None:
+        if not self.repairs[what]:
+            self.logger.warning("Meter %s: %s (counted; logged once).", self.meter, what)
+        self.repairs[what] += 1
+
+    def build(self, sample: Any, *, new_format: bool) -> dict[str, Any]:
+        if not isinstance(sample, dict):
+            raise self._fail(sample, f"a list item is {type(sample).__name__}, not an object")
+        if new_format:
+            sample = {NEW_TO_OLD.get(key, key): value for key, value in sample.items()}
+        message_id = sample.get("message_id")
+        if not isinstance(message_id, str) or not message_id:
+            raise self._fail(sample, "it has no message_id")
+        if len(message_id) > MESSAGE_ID_MAX_LENGTH:
+            raise self._fail(sample, f"message_id is longer than {MESSAGE_ID_MAX_LENGTH}")
+        if sample.get("counter_name") != self.meter:
+            raise self._fail(sample, f"it belongs to meter {sample.get('counter_name')!r}")
+
+        record: dict[str, Any] = {
+            "counter_name": self.meter,
+            "counter_type": sample.get("counter_type"),
+            "counter_unit": sample.get("counter_unit"),
+            "counter_volume": self._volume(sample),
+            "message_id": message_id,
+            "timestamp": self._time(sample, "timestamp", required=True),
+            "recorded_at": self._time(sample, "recorded_at", required=False),
+            "resource_metadata": self._metadata(sample),
+        }
+        for key in _PLAIN:
+            value = sample.get(key)
+            if value is not None and not isinstance(value, str):
+                self._repair(f"{key} values that are not strings were converted to strings")
+                value = str(value)
+            record[key] = value
+        if record["counter_type"] not in COUNTER_TYPES:
+            self._repair(f"unknown counter_type {record['counter_type']!r} kept as is")
+        return record
+
+    def _volume(self, sample: dict[str, Any]) -> float | None:
+        volume = sample.get("counter_volume")
+        if volume is None:
+            self._repair("samples without a volume were kept with a null volume")
+            return None
+        if isinstance(volume, bool) or not isinstance(volume, int | float | str):
+            raise self._fail(sample, f"counter_volume is {volume!r}, not a number")
+        try:
+            return float(volume)
+        except ValueError:
+            raise self._fail(sample, f"counter_volume {volume!r} is not a number") from None
+
+    def _metadata(self, sample: dict[str, Any]) -> dict[str, str] | None:
+        metadata = sample.get("resource_metadata")
+        if metadata is None:
+            return None
+        if not isinstance(metadata, dict):
+            raise self._fail(sample, "resource_metadata is not an object")
+        if all(isinstance(value, str) for value in metadata.values()):
+            return metadata
+        self._repair("metadata values that are not strings were converted as Ceilometer does")
+        return {str(key): str(value) for key, value in metadata.items()}

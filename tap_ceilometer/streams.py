@@ -1,0 +1,242 @@
+"""MeterStream: the samples of one meter, read oldest first, one bookmark per selection."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any, cast
+from urllib.parse import quote
+
+import msgspec
+from singer_sdk import RESTStream
+from singer_sdk.exceptions import RetriableAPIError
+from typing_extensions import override
+
+from tap_ceilometer.client import error_text, explain_status
+from tap_ceilometer.errors import ApiError, CredentialsError
+from tap_ceilometer.reader import ORDER_BY, Cursor, keyset_pages, window_pages
+from tap_ceilometer.records import RecordBuilder, parse_api_time, utc_iso
+from tap_ceilometer.schema import SAMPLE_SCHEMA
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
+
+    import requests
+    from singer_sdk.helpers.types import Context
+
+    from tap_ceilometer.query import Selection
+    from tap_ceilometer.tap import TapCeilometer
+
+
+# Stored beside the SDK's replication_key_value: the last sample exported at that instant,
+# so that a resumed run continues inside a tie instead of repeating or skipping it.
+MESSAGE_ID_KEY = "replication_key_message_id"
+SELECTION_KEY = "selection"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+class MeterStream(RESTStream[Any]):
+    """Samples of one Ceilometer meter."""
+
+    primary_keys = ("message_id",)
+    replication_key = "timestamp"
+    # Records leave the reader in ascending (timestamp, message_id) order (see reader.py),
+    # so interim bookmarks are safe to resume from.
+    is_sorted = True
+
+    def __init__(
+        self,
+        tap: TapCeilometer,
+        *,
+        meter: str,
+        name: str,
+        selections: Sequence[Selection] = (),
+    ) -> None:
+        self.meter = meter
+        self.selections = {selection.key: selection for selection in selections}
+        self._tap_ref = tap
+        super().__init__(tap, name=name, schema=SAMPLE_SCHEMA, path=f"/v2/meters/{quote(meter)}")
+        self.STATE_MSG_FREQUENCY = int(self.config.get("page_size", 1000))
+        self._renewed_token = False
+
+    # --- HTTP plumbing, shared with the rest of the run --------------------------------
+
+    @property
+    @override
+    def url_base(self) -> str:
+        return self._tap_ref.endpoint
+
+    @property
+    @override
+    def requests_session(self) -> requests.Session:
+        return self._tap_ref.http_session
+
+    @property
+    @override
+    def authenticator(self) -> Any:
+        return self._tap_ref.keystone_auth
+
+    @property
+    @override
+    def timeout(self) -> int:
+        return int(self.config.get("request_timeout", 300))
+
+    @override
+    def backoff_max_tries(self) -> int:
+        return int(self.config.get("max_retries", 5)) + 1
+
+    @override
+    def response_error_message(self, response: requests.Response) -> str:
+        return explain_status(response, f"{response.request.method} {self.path}")
+
+    @override
+    def validate_response(self, response: requests.Response) -> None:
+        if response.status_code == 401:
+            if not self._renewed_token:
+                # Expired or revoked mid-run: renew once, then let the SDK retry the call.
+                self._renewed_token = True
+                self._tap_ref.keystone_auth.invalidate()
+                raise RetriableAPIError(error_text(response), response)
+            raise CredentialsError(self.response_error_message(response))
+        if 400 <= response.status_code < 500 and response.status_code not in (408, 429):
+            raise ApiError(self.response_error_message(response))
+        super().validate_response(response)
+        self._renewed_token = False
+
+    @override
+    def get_new_paginator(self) -> None:
+        return None  # reader.py pages; the SDK's paginators assume a cursor Ceilometer lacks
+
+    @override
+    def parse_response(self, response: requests.Response) -> Iterable[dict[str, Any]]:
+        return self._decode(response)
+
+    def _decode(self, response: requests.Response) -> list[Any]:
+        try:
+            body = msgspec.json.decode(response.content)
+        except msgspec.DecodeError:
+            # A cut or garbled body is a transport fault more often than a server bug.
+            msg = f"{self.path}: the answer is not valid JSON ({len(response.content)} bytes)"
+            raise RetriableAPIError(msg, response) from None
+        if not isinstance(body, list):
+            msg = f"{self.path}: the answer is {type(body).__name__}, not a list of samples"
+            raise RetriableAPIError(msg, response)
+        return body
+
+    def _call(self, method: str, url: str, **kwargs: Any) -> list[Any]:
+        def attempt(prepared: requests.PreparedRequest, context: Context | None) -> Any:
+            # Decoding inside the retried call: a cut body is retried like a reset connection.
+            return self._decode(self._request(prepared, context))
+
+        prepared = self.build_prepared_request(method=method, url=url, **kwargs)
+        retried: Any = self.request_decorator(attempt)
+        return cast("list[Any]", retried(prepared, self.context))
+
+    def _fetch_complex(self, filter_: dict[str, Any], limit: int) -> list[Any]:
+        body = {
+            "filter": msgspec.json.encode(filter_).decode(),
+            "orderby": msgspec.json.encode(ORDER_BY).decode(),
+            "limit": limit,
+        }
+        return self._call("POST", f"{self.url_base}/v2/query/samples", json=body)
+
+    def _fetch_simple(self, params: list[tuple[str, str]], limit: int) -> list[Any]:
+        return self._call("GET", self.get_url(None), params=[*params, ("limit", str(limit))])
+
+    # --- what to read ---------------------------------------------------------------------
+
+    @property
+    @override
+    def partitions(self) -> list[dict[str, Any]] | None:
+        if not self.selections:
+            return None
+        return [{SELECTION_KEY: key} for key in self.selections]
+
+    def _selection(self, context: Context | None) -> Selection | None:
+        if not context:
+            return None
+        return self.selections[context[SELECTION_KEY]]
+
+    def _start(self, context: Context | None) -> Cursor:
+        """Where this run starts: the bookmark (minus the lookback window) or start_date."""
+        state = self.get_context_state(context)
+        start_date = self.config.get("start_date")
+        floor = parse_api_time(start_date) if start_date else EPOCH
+        bookmark = state.get("replication_key_value")
+        if not bookmark or state.get("replication_key") != self.replication_key:
+            return Cursor.at(floor)
+        moment = parse_api_time(bookmark)
+        # Normalise a hand-written or older bookmark so that later string comparisons hold.
+        state["replication_key_value"] = utc_iso(moment)
+        lookback = timedelta(seconds=int(self.config.get("lookback_window") or 0))
+        if lookback:
+            return Cursor.at(max(floor, moment - lookback))
+        if floor > moment:
+            return Cursor.at(floor)
+        return Cursor(utc_iso(moment), state.get(MESSAGE_ID_KEY, ""))
+
+    def _end(self, context: Context | None) -> datetime:
+        signpost = self.get_replication_key_signpost(context)
+        end = signpost if isinstance(signpost, datetime) else datetime.now(tz=UTC)
+        if end_date := self.config.get("end_date"):
+            end = min(end, parse_api_time(end_date))
+        return end
+
+    @override
+    def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        selection = self._selection(context)
+        builder = RecordBuilder(self.meter, self.logger)
+        start, end = self._start(context), self._end(context)
+        page_size = int(self.config.get("page_size", 1000))
+        use_complex = self._tap_ref.use_complex_query and (
+            selection is None or selection.complex_query_safe
+        )
+        if use_complex:
+            pages = keyset_pages(
+                self._fetch_complex,
+                lambda sample: builder.build(sample, new_format=True),
+                meter=self.meter,
+                selection=selection,
+                start=start,
+                end=end,
+                page_size=page_size,
+            )
+        else:
+            pages = window_pages(
+                self._fetch_simple,
+                lambda sample: builder.build(sample, new_format=False),
+                selection=selection,
+                start=start,
+                end=end,
+                page_size=page_size,
+            )
+        for page in pages:
+            yield from page
+        if builder.repairs:
+            self.logger.warning("Meter %s: repairs made: %s", self.meter, dict(builder.repairs))
+
+    # --- bookmarks -----------------------------------------------------------------------
+
+    @override
+    def _increment_stream_state(
+        self, latest_record: dict[str, Any], *, context: Context | None = None
+    ) -> None:
+        # The SDK's own increment raises on the older samples a lookback window re-reads and
+        # knows nothing of ties; the bookmark here only ever moves forward, by (time, id).
+        state = self.get_context_state(context)
+        position = (latest_record["timestamp"], latest_record["message_id"])
+        stored = state.get("replication_key_value")
+        if stored is None or position > (stored, state.get(MESSAGE_ID_KEY, "")):
+            state["replication_key"] = self.replication_key
+            state["replication_key_value"] = position[0]
+            state[MESSAGE_ID_KEY] = position[1]
+
+    @override
+    def _process_record(
+        self,
+        record: dict[str, Any],
+        child_context: Context | None = None,
+        partition_context: Context | None = None,
+    ) -> None:
+        # The SDK would copy the partition's selection key into every record; it is no column
+        # of a sample, and meter streams have no children.
+        return
