@@ -176,5 +176,5 @@ def window_pages(
             yield fresh
             cursor = Cursor(fresh[-1]["timestamp"], fresh[-1]["message_id"])
         low = high
-        if len(raw) < page_size // 4:
+        if len(raw) * 2 < page_size:
             span *= 2
