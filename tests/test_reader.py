@@ -44,12 +44,12 @@ class FakeApi:
         return sample[field]
 
     def _match(self, node: dict[str, Any], sample: dict[str, Any]) -> bool:
-        (op, arg), = node.items()
+        ((op, arg),) = node.items()
         if op == "and":
             return all(self._match(child, sample) for child in arg)
         if op == "or":
             return any(self._match(child, sample) for child in arg)
-        (field, value), = arg.items()
+        ((field, value),) = arg.items()
         if field == "timestamp":
             value = parse_api_time(value)  # offsets would be dropped by the real one
         have = self._value(sample, field)
