@@ -14,8 +14,9 @@ if TYPE_CHECKING:
 # Ceilometer's own column is String(128); a bounded key keeps MySQL's 3072-byte index limit happy.
 MESSAGE_ID_MAX_LENGTH = 128
 
-# PostgreSQL truncates identifiers at 63 bytes and MySQL at 64: stay under both.
-STREAM_NAME_MAX_LENGTH = 63
+# PostgreSQL truncates identifiers at 63 bytes, MySQL at 64, and thk-target-mysql loads
+# through `<table>_temp`: 64 - 5.
+STREAM_NAME_MAX_LENGTH = 59
 _HASH_LENGTH = 8
 
 SAMPLE_SCHEMA: dict[str, Any] = th.PropertiesList(
