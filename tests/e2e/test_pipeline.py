@@ -1,0 +1,208 @@
+"""tap-ceilometer | real target | real database, compared sample for sample with the cloud."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tap_ceilometer.schema import SAMPLE_SCHEMA, stream_names
+from tap_ceilometer.simulator import CloudSpec
+from tests.support.tap import expected_records, sample, tap_command, tap_config
+from tests.support.targets import (
+    TARGETS,
+    fresh_namespace,
+    prepare_tables,
+    read_table,
+    run_target,
+    target_env,
+    target_executable,
+    write_target_config,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from tap_ceilometer.simulator import Simulator
+
+pytestmark = pytest.mark.e2e
+
+COLUMNS = tuple(SAMPLE_SCHEMA["properties"])
+T0 = datetime(2024, 5, 1, tzinfo=UTC)
+METERS = ["cpu_util", "disk.read.bytes", "network.incoming.bytes", "image.size", "instance:m1.tiny"]
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def namespace(target: str) -> Iterator[str]:
+    with fresh_namespace(target, prefix="e2e") as name:  # type: ignore[arg-type]
+        yield name
+
+
+def _load(
+    target: str,
+    namespace: str,
+    config: dict[str, Any],
+    workdir: Path,
+    state: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """`tap-ceilometer --config c | target --config t`; returns the state the target confirmed."""
+    config_path = workdir / "tap.json"
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    state_path = None
+    if state is not None:
+        state_path = workdir / "state.json"
+        state_path.write_text(json.dumps(state), encoding="utf-8")
+    stderr_path = workdir / "tap.log"
+    with stderr_path.open("wb") as stderr:
+        tap = subprocess.Popen(
+            tap_command(config_path, state_path), stdout=subprocess.PIPE, stderr=stderr
+        )
+        assert tap.stdout is not None
+        result = run_target(target, namespace, tap.stdout)  # type: ignore[arg-type]
+        assert tap.wait(timeout=300) == 0, stderr_path.read_text()
+    return result.states[-1]
+
+
+def _database(target: str, namespace: str, meters: list[str]) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    names = stream_names(meters)
+    for meter in meters:
+        for row in read_table(target, namespace, names[meter]):  # type: ignore[arg-type]
+            assert row["message_id"] not in rows
+            rows[row["message_id"]] = {column: row[column] for column in COLUMNS}
+    return rows
+
+
+def _cloud(sim: Simulator, meters: list[str]) -> dict[str, dict[str, Any]]:
+    expected: dict[str, dict[str, Any]] = {}
+    for meter in meters:
+        expected.update(expected_records(sim, meter))
+    return expected
+
+
+def _prepare(target: str, namespace: str, meters: list[str]) -> None:
+    prepare_tables(target, namespace, stream_names(meters).values())  # type: ignore[arg-type]
+
+
+def test_full_export_is_exact(sim: Simulator, target: str, namespace: str, tmp_path: Path):
+    sim.store.load(
+        CloudSpec(
+            seed=7,
+            samples=3_000,
+            meters=METERS,
+            start=T0,
+            end=T0 + timedelta(days=2),
+            tie_fraction=0.3,
+            tie_size=400,
+            whole_second_fraction=0.3,
+            extreme_volumes=True,
+        )
+    )
+    _prepare(target, namespace, METERS)
+    _load(target, namespace, tap_config(sim, page_size=250), tmp_path)
+    assert _database(target, namespace, METERS) == _cloud(sim, METERS)
+
+
+def test_runs_add_only_what_is_new_and_catch_late_samples(
+    sim: Simulator, target: str, namespace: str, tmp_path: Path
+):
+    meters = ["volume.size", "cpu_util"]
+    sim.store.add_samples(
+        sample(meter, T0 + timedelta(seconds=i), i) for meter in meters for i in range(300)
+    )
+    _prepare(target, namespace, meters)
+    config = tap_config(sim, page_size=120, lookback_window=3600)
+    state = _load(target, namespace, config, tmp_path)
+    # New samples, a 2,500-sample tie, and one recorded late with an older timestamp.
+    sim.store.add_samples(
+        sample("cpu_util", T0 + timedelta(hours=1), 1_000 + i) for i in range(2_500)
+    )
+    sim.store.add_samples(
+        [
+            sample(
+                "volume.size", T0 + timedelta(minutes=2), 9_999, recorded_at=T0 + timedelta(days=1)
+            ),
+            sample("volume.size", T0 + timedelta(hours=2, microseconds=1), 10_000),
+        ]
+    )
+    _load(target, namespace, config, tmp_path, state)
+    assert _database(target, namespace, meters) == _cloud(sim, meters)
+
+
+def test_a_run_killed_midway_resumes_without_loss(
+    sim: Simulator, target: str, namespace: str, tmp_path: Path
+):
+    meters = ["disk.read.bytes", "disk.write.bytes"]
+    sim.store.add_samples(
+        sample(meter, T0 + timedelta(seconds=i // 500), i) for meter in meters for i in range(2_000)
+    )
+    _prepare(target, namespace, meters)
+    config = tap_config(sim, page_size=100)
+    config_path = tmp_path / "tap.json"
+    config_path.write_text(json.dumps(config), encoding="utf-8")
+    target_config = write_target_config(target, namespace, tmp_path)  # type: ignore[arg-type]
+    tap = subprocess.Popen(
+        tap_command(config_path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
+    )
+    loader = subprocess.Popen(
+        [str(target_executable(target)), "--config", str(target_config)],  # type: ignore[arg-type]
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=target_env(target),  # type: ignore[arg-type]
+    )
+    assert tap.stdout is not None
+    assert loader.stdin is not None
+    records = 0
+    for line in tap.stdout:
+        loader.stdin.write(line)
+        records += json.loads(line)["type"] == "RECORD"
+        if records == 2_750:  # inside the second meter, inside a tie of 500
+            tap.kill()
+            break
+    tap.wait()
+    out, _ = loader.communicate(timeout=300)
+    confirmed = [json.loads(line) for line in out.splitlines() if line.strip()]
+    assert confirmed, "the target confirmed no state before the kill"
+    partial = _database(target, namespace, meters)
+    assert 0 < len(partial) < 4_000
+    _load(target, namespace, config, tmp_path, confirmed[-1])
+    assert _database(target, namespace, meters) == _cloud(sim, meters)
+
+
+def test_selections_export_only_what_they_select(
+    sim: Simulator, target: str, namespace: str, tmp_path: Path
+):
+    meters = ["memory.usage", "vcpus"]
+    sim.store.add_samples(
+        sample(meter, T0 + timedelta(seconds=i), i, project_id=f"project-{i % 4}")
+        for meter in meters
+        for i in range(400)
+    )
+    selections = [
+        {"name": "tenant-1", "query": [{"field": "project_id", "op": "eq", "value": "project-1"}]},
+        {
+            "name": "res-2",
+            "query": [{"field": "resource_id", "value": "resource-2"}],
+            "meters": ["vcpus"],
+        },
+    ]
+    _prepare(target, namespace, meters)
+    _load(target, namespace, tap_config(sim, selections=selections, page_size=50), tmp_path)
+    cloud = _cloud(sim, meters)
+    wanted = {
+        key: row
+        for key, row in cloud.items()
+        if row["project_id"] == "project-1"
+        or (row["counter_name"] == "vcpus" and row["resource_id"] == "resource-2")
+    }
+    assert _database(target, namespace, meters) == wanted
