@@ -1,0 +1,119 @@
+"""The real `tap-ceilometer` command as Singer users run it: --about, --discover, --test, errors."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from tap_ceilometer.simulator import Simulator
+from tests.support.tap import REPO_ROOT, TAP_EXECUTABLE, run_tap_process, sample, tap_config
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+SECRET = "admin-secret"
+
+
+def _settings_table(markdown: str) -> str:
+    table = markdown.split("## Settings", 1)[1].split("\nA full list", 1)[0]
+    return "\n".join(line for line in table.strip().splitlines() if line.startswith("|"))
+
+
+def test_readme_settings_table_is_the_about_output():
+    about = subprocess.run(
+        [str(TAP_EXECUTABLE), "--about", "--format=markdown"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    documented = readme.split("<!-- settings:start -->", 1)[1].split("<!-- settings:end -->")[0]
+    assert _settings_table(about) in documented
+
+
+def test_about_json_names_the_capabilities():
+    about = json.loads(
+        subprocess.run(
+            [str(TAP_EXECUTABLE), "--about", "--format=json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    )
+    assert {"catalog", "state", "discover", "about", "stream-maps"} <= set(about["capabilities"])
+    secrets = {k for k, v in about["settings"]["properties"].items() if v.get("secret")}
+    assert secrets == {"password", "application_credential_secret", "token"}
+
+
+def _seed(sim: Simulator) -> None:
+    moment = datetime(2024, 1, 1, tzinfo=UTC)
+    sim.store.add_samples(
+        sample(meter, moment, i)
+        for i, meter in enumerate(["disk.read.bytes", "instance:m1.tiny", "cpu_util"])
+    )
+
+
+def test_discover_lists_one_sql_safe_stream_per_meter(sim: Simulator, tmp_path: Path):
+    _seed(sim)
+    result = run_tap_process(tap_config(sim), tmp_path, args=["--discover"])
+    assert result.returncode == 0, result.stderr
+    streams = {s["tap_stream_id"]: s for s in json.loads(result.stdout)["streams"]}
+    assert set(streams) == {"disk_read_bytes", "instance_m1_tiny", "cpu_util"}
+    entry = streams["disk_read_bytes"]
+    assert entry["key_properties"] == ["message_id"]
+    assert entry["replication_key"] == "timestamp"
+    assert SECRET not in result.stdout + result.stderr
+
+
+def test_test_mode_reads_one_record_per_stream(sim: Simulator, tmp_path: Path):
+    _seed(sim)
+    result = run_tap_process(tap_config(sim), tmp_path, args=["--test"])
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert sum(m["type"] == "RECORD" for m in records) == 3
+
+
+def _fails_clearly(result: subprocess.CompletedProcess[str], *needles: str) -> None:
+    assert result.returncode != 0
+    output = result.stdout + result.stderr
+    for needle in needles:
+        assert needle in output, output[-3000:]
+    assert SECRET not in output
+    assert "wrong-password" not in output
+
+
+def test_wrong_password_is_reported_as_such(sim: Simulator, tmp_path: Path):
+    config = tap_config(sim, password="wrong-password")
+    _fails_clearly(run_tap_process(config, tmp_path), "Keystone rejected the credentials")
+
+
+def test_unreachable_keystone_is_reported_as_such(tmp_path: Path):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]  # closed again: nobody listens there
+    config = {
+        "auth_url": f"http://127.0.0.1:{port}/v3",
+        "username": "admin",
+        "password": SECRET,
+        "project_name": "admin",
+    }
+    _fails_clearly(run_tap_process(config, tmp_path), "Cannot reach Keystone")
+
+
+def test_a_meter_that_does_not_exist_is_named(sim: Simulator, tmp_path: Path):
+    _seed(sim)
+    config = tap_config(sim, meters=["cpu_utl"])
+    _fails_clearly(run_tap_process(config, tmp_path), "'cpu_utl'", "did you mean cpu_util")
+
+
+def test_wrong_endpoint_is_reported(sim: Simulator, tmp_path: Path):
+    config = tap_config(sim, endpoint_override=sim.url + "/nothing-here")
+    _fails_clearly(run_tap_process(config, tmp_path), "HTTP 404")
+
+
+def test_gnocchi_clouds_are_explained(tmp_path: Path):
+    with Simulator(gnocchi=True) as gnocchi:
+        _fails_clearly(run_tap_process(tap_config(gnocchi), tmp_path), "HTTP 410", "Gnocchi")
