@@ -26,3 +26,12 @@ class ApiError(FatalAPIError):
 
 class MalformedApiDataError(FatalAPIError):
     """Ceilometer answered with data that is not what its API v2 sends."""
+
+
+class AnswerTooSlowError(Exception):
+    """The server kept failing on a page of this size; a smaller page may get through."""
+
+    def __init__(self, limit: int, cause: Exception) -> None:
+        super().__init__(f"page of {limit} samples failed: {cause}")
+        self.limit = limit
+        self.cause = cause

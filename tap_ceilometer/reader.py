@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tap_ceilometer.errors import MalformedApiDataError
+from tap_ceilometer.errors import AnswerTooSlowError, MalformedApiDataError
 from tap_ceilometer.query import Selection, api_timestamp
 from tap_ceilometer.records import parse_api_time, utc_iso
 
@@ -35,6 +35,14 @@ if TYPE_CHECKING:
 ORDER_BY = [{"timestamp": "asc"}, {"message_id": "asc"}]
 ONE_MICROSECOND = timedelta(microseconds=1)
 FIRST_WINDOW = timedelta(hours=1)
+# Pages are halved while the server fails on them (timeouts, 5xx, cut bodies), down to this.
+SMALLEST_PAGE = 10
+
+
+def _smaller(page_size: int, error: AnswerTooSlowError) -> int:
+    if page_size <= SMALLEST_PAGE:
+        raise error.cause
+    return max(SMALLEST_PAGE, page_size // 2)
 
 
 @dataclass(frozen=True)
@@ -95,7 +103,11 @@ def keyset_pages(
     # would hand them out again, and the loop must stop instead of running forever.
     tie = {start.message_id} if start.message_id else set()
     while cursor.moment < end:
-        raw = fetch(keyset_filter(meter, selection, cursor, end), page_size)
+        try:
+            raw = fetch(keyset_filter(meter, selection, cursor, end), page_size)
+        except AnswerTooSlowError as error:
+            page_size = _smaller(page_size, error)
+            continue
         page = [build(sample) for sample in raw]
         for record in page:
             timestamp, message_id = record["timestamp"], record["message_id"]
@@ -151,7 +163,12 @@ def window_pages(
     while low < end:
         high = min(low + span, end)
         limit = page_size
-        raw = fetch(_simple_params(selection, low, high), limit)
+        try:
+            raw = fetch(_simple_params(selection, low, high), limit)
+        except AnswerTooSlowError as error:
+            page_size = _smaller(page_size, error)
+            span = max(ONE_MICROSECOND, (high - low) / 2)
+            continue
         if len(raw) >= limit and high - low > ONE_MICROSECOND:
             # Full: the answer may be truncated (the newest `limit` only). Narrow and ask again.
             span = max(ONE_MICROSECOND, (high - low) / 2)

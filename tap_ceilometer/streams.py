@@ -6,21 +6,22 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import quote
 
+import backoff
 import msgspec
+import requests
 from singer_sdk import RESTStream
 from singer_sdk.exceptions import RetriableAPIError
 from typing_extensions import override
 
 from tap_ceilometer.client import error_text, explain_status
-from tap_ceilometer.errors import ApiError, CredentialsError
+from tap_ceilometer.errors import AnswerTooSlowError, ApiError, CredentialsError
 from tap_ceilometer.reader import ORDER_BY, Cursor, keyset_pages, window_pages
 from tap_ceilometer.records import RecordBuilder, parse_api_time, utc_iso
 from tap_ceilometer.schema import SAMPLE_SCHEMA
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Sequence
+    from collections.abc import Callable, Generator, Iterable, Sequence
 
-    import requests
     from singer_sdk.helpers.types import Context
 
     from tap_ceilometer.query import Selection
@@ -85,6 +86,11 @@ class MeterStream(RESTStream[Any]):
         return int(self.config.get("max_retries", 5)) + 1
 
     @override
+    def backoff_wait_generator(self) -> Generator[float, None, None]:
+        # 0.5 s, 1 s, 2 s ... up to a minute; the SDK adds jitter.
+        return backoff.expo(base=2, factor=0.5, max_value=60)
+
+    @override
     def response_error_message(self, response: requests.Response) -> str:
         return explain_status(response, f"{response.request.method} {self.path}")
 
@@ -131,16 +137,34 @@ class MeterStream(RESTStream[Any]):
         retried: Any = self.request_decorator(attempt)
         return cast("list[Any]", retried(prepared, self.context))
 
+    def _split_when_overloaded(self, limit: int, call: Callable[[], list[Any]]) -> list[Any]:
+        """Retried failures that a smaller page may avoid become AnswerTooSlowError."""
+        try:
+            return call()
+        except (requests.exceptions.Timeout, requests.exceptions.ChunkedEncodingError) as exc:
+            failure: Exception = exc
+        except RetriableAPIError as exc:
+            failure = exc
+        self.logger.warning(
+            "Meter %s: a page of %d samples failed after retries (%s); asking for less.",
+            self.meter,
+            limit,
+            failure,
+        )
+        raise AnswerTooSlowError(limit, failure)
+
     def _fetch_complex(self, filter_: dict[str, Any], limit: int) -> list[Any]:
         body = {
             "filter": msgspec.json.encode(filter_).decode(),
             "orderby": msgspec.json.encode(ORDER_BY).decode(),
             "limit": limit,
         }
-        return self._call("POST", f"{self.url_base}/v2/query/samples", json=body)
+        url = f"{self.url_base}/v2/query/samples"
+        return self._split_when_overloaded(limit, lambda: self._call("POST", url, json=body))
 
     def _fetch_simple(self, params: list[tuple[str, str]], limit: int) -> list[Any]:
-        return self._call("GET", self.get_url(None), params=[*params, ("limit", str(limit))])
+        url, query = self.get_url(None), [*params, ("limit", str(limit))]
+        return self._split_when_overloaded(limit, lambda: self._call("GET", url, params=query))
 
     # --- what to read ---------------------------------------------------------------------
 
@@ -183,6 +207,8 @@ class MeterStream(RESTStream[Any]):
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
+        if self._tap_ref.stop_requested():
+            return
         selection = self._selection(context)
         builder = RecordBuilder(self.meter, self.logger)
         start, end = self._start(context), self._end(context)
@@ -210,7 +236,13 @@ class MeterStream(RESTStream[Any]):
                 page_size=page_size,
             )
         for page in pages:
-            yield from page
+            for record in page:
+                yield record
+                # Resumed here only once the SDK has written the record and moved the
+                # bookmark: stopping now leaves a state that covers exactly what was sent.
+                if self._tap_ref.stop_requested():
+                    self.logger.info("Meter %s: stopping on request.", self.meter)
+                    return
         if builder.repairs:
             self.logger.warning("Meter %s: repairs made: %s", self.meter, dict(builder.repairs))
 

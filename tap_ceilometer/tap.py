@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import difflib
+import threading
+import time
 from functools import cached_property
 from typing import TYPE_CHECKING
+from urllib.parse import urlparse
 
 import requests
 from singer_sdk import Tap
@@ -22,6 +25,7 @@ from tap_ceilometer.streams import MeterStream
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from datetime import datetime
+    from types import FrameType
 
     from keystoneauth1 import session as ks_session
 
@@ -230,6 +234,18 @@ class TapCeilometer(Tap):
 
     def _check_settings(self) -> None:
         config = self.config
+        known = set(self.config_jsonschema["properties"])
+        for key in sorted(set(config) - known):
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            msg = f"Unknown setting {key!r}{hint}; `tap-ceilometer --about` lists the settings."
+            raise ConfigError(msg)
+        for key in ("auth_url", "endpoint_override"):
+            if config.get(key):
+                url = urlparse(str(config[key]))
+                if url.scheme not in ("http", "https") or not url.hostname:
+                    msg = f"{key} {config[key]!r} is not an http(s) URL."
+                    raise ConfigError(msg)
         select_auth_mode(config)
         dates: dict[str, datetime] = {}
         for key in ("start_date", "end_date"):
@@ -263,6 +279,46 @@ class TapCeilometer(Tap):
     @cached_property
     def selections(self) -> list[Selection]:
         return parse_selections(self.config.get("selections") or [])
+
+    # --- running continuously, stopping cleanly ---------------------------------------------
+
+    @cached_property
+    def _stop(self) -> threading.Event:
+        return threading.Event()
+
+    def stop_requested(self) -> bool:
+        return bool(self._stop.is_set())
+
+    @override
+    def _handle_termination(self, signum: int, frame: FrameType | None) -> None:
+        if self._stop.is_set():  # a second signal: stop at once, as the SDK does
+            super()._handle_termination(signum, frame)
+            return
+        self.logger.info("Signal %d: finishing the current record, then stopping.", signum)
+        self._stop.set()
+
+    # The SDK marks sync_all final and has no hook for repeated sweeps in one process, which
+    # continuous export needs: the same state, the same session, a sweep after each pause.
+    @override  # type: ignore[misc]
+    def sync_all(self) -> None:
+        interval = self.config.get("poll_interval")
+        while True:
+            started = time.monotonic()
+            super().sync_all()
+            if not interval or self.stop_requested():
+                return
+            pause = max(0.0, float(interval) - (time.monotonic() - started))
+            self.logger.info("Sweep done; the next starts in %.0f s.", pause)
+            if self._stop.wait(pause):
+                return
+            self._refresh_streams()
+
+    def _refresh_streams(self) -> None:
+        """New stream objects for the next sweep: a new end bound, and new meters."""
+        self._streams = None
+        if self.input_catalog is None:
+            self._catalog = None
+        self.setup_mapper()
 
     # --- what the whole run shares ---------------------------------------------------------
 
