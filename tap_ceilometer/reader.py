@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tap_ceilometer.errors import AnswerTooSlowError, MalformedApiDataError
+from tap_ceilometer.errors import AnswerTooSlowError, ApiError, MalformedApiDataError
 from tap_ceilometer.query import Selection, api_timestamp
 from tap_ceilometer.records import parse_api_time, utc_iso
 
@@ -41,7 +41,8 @@ SMALLEST_PAGE = 10
 
 def _smaller(page_size: int, error: AnswerTooSlowError) -> int:
     if page_size <= SMALLEST_PAGE:
-        raise error.cause
+        msg = f"Ceilometer kept failing, even on pages of {page_size} samples: {error.cause}"
+        raise ApiError(msg) from None
     return max(SMALLEST_PAGE, page_size // 2)
 
 

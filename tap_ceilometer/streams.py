@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
-from urllib.parse import quote
+from urllib.parse import quote, urlparse
 
 import backoff
 import msgspec
@@ -78,8 +78,8 @@ class MeterStream(RESTStream[Any]):
 
     @property
     @override
-    def timeout(self) -> int:
-        return int(self.config.get("request_timeout", 300))
+    def timeout(self) -> float:  # type: ignore[override]  # requests takes fractions of seconds
+        return float(self.config.get("request_timeout", 300))
 
     @override
     def backoff_max_tries(self) -> int:
@@ -92,7 +92,8 @@ class MeterStream(RESTStream[Any]):
 
     @override
     def response_error_message(self, response: requests.Response) -> str:
-        return explain_status(response, f"{response.request.method} {self.path}")
+        request = response.request
+        return explain_status(response, f"{request.method} {urlparse(request.url or '').path}")
 
     @override
     def validate_response(self, response: requests.Response) -> None:

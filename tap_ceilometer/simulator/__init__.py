@@ -1,0 +1,30 @@
+"""A stand-in for OpenStack Ceilometer API v2 (Pike) and Keystone, for tests and benchmarks.
+
+One process serves Ceilometer at the root and Keystone under ``/identity`` on the same port::
+
+    with Simulator() as sim:
+        sim.store.load(CloudSpec(samples=10_000))
+        ...  # point keystoneauth1 at sim.auth_url, user admin / admin-secret, project admin
+"""
+
+from __future__ import annotations
+
+from tap_ceilometer.simulator.faults import FaultRule
+from tap_ceilometer.simulator.generator import CloudSpec, generate_samples, project_id, user_id
+from tap_ceilometer.simulator.keystone import Identities
+from tap_ceilometer.simulator.server import RecordedRequest, Simulator
+from tap_ceilometer.simulator.store import Store
+from tap_ceilometer.simulator.tls import make_self_signed_cert
+
+__all__ = [
+    "CloudSpec",
+    "FaultRule",
+    "Identities",
+    "RecordedRequest",
+    "Simulator",
+    "Store",
+    "generate_samples",
+    "make_self_signed_cert",
+    "project_id",
+    "user_id",
+]
