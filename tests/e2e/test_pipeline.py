@@ -214,3 +214,29 @@ def test_selections_export_only_what_they_select(
         or (row["counter_name"] == "vcpus" and row["resource_id"] == "resource-2")
     }
     assert _database(target, namespace, meters) == wanted
+
+
+def test_a_backfill_beside_the_incremental_export_adds_the_past_once(
+    sim: Simulator, target: str, namespace: str, tmp_path: Path
+):
+    """README "Operating it": a backfill is a run of its own (no state, start and end date)."""
+    meter = ["image.size"]
+    sim.store.add_samples(sample("image.size", T0 + timedelta(minutes=i), i) for i in range(600))
+    _prepare(target, namespace, meter)
+    since = T0 + timedelta(minutes=400)
+    state = _load(target, namespace, tap_config(sim, start_date=since.isoformat()), tmp_path)
+    assert len(_database(target, namespace, meter)) == 200
+    # Backfill the past, overlapping the exported range by a minute: the overlap is stored once.
+    backfill = tap_config(
+        sim,
+        start_date=T0.isoformat(),
+        end_date=(since + timedelta(minutes=1, seconds=30)).isoformat(),
+    )
+    _load(target, namespace, backfill, tmp_path)
+    assert len(_database(target, namespace, meter)) == 600
+    # The incremental bookmark did not move back: the next run adds only what is new.
+    sim.store.add_samples(
+        sample("image.size", T0 + timedelta(minutes=600 + i), 600 + i) for i in range(50)
+    )
+    _load(target, namespace, tap_config(sim, start_date=since.isoformat()), tmp_path, state)
+    assert _database(target, namespace, meter) == _cloud(sim, meter)
