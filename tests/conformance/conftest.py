@@ -22,6 +22,7 @@ _HERE = Path(__file__).resolve().parent
 _running: list[RealStack] = []
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects, so `-m "not conformance"` works
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if _HERE in Path(str(item.path)).resolve().parents:
