@@ -35,6 +35,11 @@ def server_error(message: str) -> ApiError:
     return ApiError(500, message, faultcode="Server")
 
 
+def not_implemented(message: str) -> ApiError:
+    """``ceilometer.NotImplementedError`` from a storage driver: WSME answers 501, ``Server``."""
+    return ApiError(501, message, faultcode="Server")
+
+
 def invalid_input(field: str, value: Any, msg: str = "") -> ApiError:
     """WSME InvalidInput."""
     return client_error(f"Invalid input for field/attribute {field}. Value: '{value}'. {msg}")

@@ -18,6 +18,7 @@ from tap_ceilometer.simulator.errors import (
     ApiError,
     client_error,
     invalid_input,
+    not_implemented,
     project_not_authorized,
     server_error,
     unknown_argument,
@@ -311,6 +312,30 @@ def meter_pks_sql(pks: Sequence[int]) -> str:
     return f"s.meter_pk IN ({', '.join(str(int(p)) for p in pks)})"
 
 
+def _add_metaquery(sql: Sql, key: str, value: Any) -> None:
+    """One ``metadata.<key> = value`` of a simple query, as the SQL driver joins it."""
+    if value is None:
+        # The SQL driver outer-joins the text side table and compares with NULL, so None
+        # matches every sample without a text value under the key (a missing key too).
+        sql.add(
+            "NOT EXISTS (SELECT 1 FROM meta x WHERE x.res_pk = s.res_pk AND x.key = ?"
+            " AND x.vtype = ? AND x.value IS NOT NULL)",
+            _meta_key(key),
+            VTYPE_TEXT,
+        )
+        return
+    vtype = _META_VTYPES.get(type(value))
+    if vtype is None:
+        raise not_implemented(f"Query on {key} is of {type(value)} type and is not supported")
+    sql.add(
+        "EXISTS (SELECT 1 FROM meta x WHERE x.res_pk = s.res_pk AND x.key = ?"
+        " AND x.vtype = ? AND x.value = ?)",
+        _meta_key(key),
+        vtype,
+        value,
+    )
+
+
 def filter_to_sql(
     f: SampleFilter, meter_pks: Callable[[Callable[[str, str, str], bool]], list[int]]
 ) -> Sql:
@@ -337,16 +362,7 @@ def filter_to_sql(
     if f.message_id:
         sql.add("s.message_id = ?", f.message_id)
     for key, value in f.metaquery.items():
-        vtype = _META_VTYPES.get(type(value))
-        if vtype is None:
-            raise server_error(f"Query on {key} is of {type(value)} type and is not supported")
-        sql.add(
-            "EXISTS (SELECT 1 FROM meta x WHERE x.res_pk = s.res_pk AND x.key = ?"
-            " AND x.vtype = ? AND x.value = ?)",
-            _meta_key(key),
-            vtype,
-            value,
-        )
+        _add_metaquery(sql, key, value)
     return sql
 
 
@@ -632,7 +648,7 @@ class ComplexTranslator:
 
     def _metadata(self, op: str, field: str, value: Any) -> str:
         if op == "in":
-            raise server_error("Operator in is not supported for metadata queries")
+            raise not_implemented("Metadata query with in operator is not implemented")
         vtype = _META_VTYPES.get(type(value), VTYPE_TEXT)
         # A scalar subquery is NULL when the key is missing, so NOT(...) still excludes the
         # sample, like the SQL driver's outer join (spec 1.4: SQL returns nothing).

@@ -450,17 +450,15 @@ class Simulator:
 
     @staticmethod
     def _check_accept(headers: Any) -> Response | None:
-        accept = (headers.get("Accept") or "").lower()
+        raw = headers.get("Accept") or ""
+        accept = raw.lower()
         if not accept:
             return None
         types = [part.split(";")[0].strip() for part in accept.split(",")]
         ok = {"application/json", "application/*", "*/*", "application/xml"}
         if any(t in ok for t in types):
             return None
-        title, explanation = WEBOB_STATUS[406]
-        message = explanation.format(accept=accept)
-        body = {"error_message": {"code": "406 Not Acceptable", "title": title, "message": message}}
-        return json_response(body, 406)
+        return json_response({"error_message": _not_acceptable_text(raw)}, 406)
 
     @staticmethod
     def _versions(base: str) -> dict[str, Any]:
@@ -610,6 +608,25 @@ class Simulator:
     def add_samples(self, samples: Iterable[Mapping[str, Any]]) -> int:
         """Shortcut for ``store.add_samples``."""
         return self.store.add_samples(samples)
+
+
+def _not_acceptable_text(accept: str) -> str:
+    """WebOb's HTTPNotAcceptable page for Pecan's 406, as ParsableErrorMiddleware wraps it.
+
+    Not JSON, so the middleware wraps it as a string (spec 1.0, 11.1). WebOb renders HTML when the
+    client accepts HTML and plain text otherwise (it offers JSON too, but a client that accepts
+    JSON never gets a 406). The explanation quotes the Accept header, with WebOb's unclosed
+    parenthesis; these are the texts the real server sends, byte for byte.
+    """
+    status = "406 Not Acceptable"
+    explanation = "The resource could not be generated that was acceptable to your browser"
+    if "html" in accept.lower():
+        return (
+            f"<html>\n <head>\n  <title>{status}</title>\n </head>\n <body>\n  <h1>{status}</h1>\n"
+            f"  {explanation}\n(content of type {html.escape(accept)}. <br /><br />\n\n"
+            " </body>\n</html>"
+        )
+    return f"{status}\n\n{explanation} (content of type {accept}. \n\n "
 
 
 def _webob_body(exc: ApiError, headers: Any, method: str) -> Any:

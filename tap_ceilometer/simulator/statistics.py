@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from tap_ceilometer.simulator.errors import client_error, server_error, unknown_argument
+from tap_ceilometer.simulator.errors import client_error, not_implemented, unknown_argument
 from tap_ceilometer.simulator.store import SAMPLE_FROM, Store
 from tap_ceilometer.simulator.timeutil import iso_from_us
 
@@ -64,7 +64,7 @@ def statistics(  # noqa: PLR0912, PLR0915 - one pass from rows to entries
         raise unknown_argument(str(invalid), "Invalid groupby fields")
     groupby = sorted(set(groupby))
     if "source" in groupby:
-        raise server_error("Unable to group by these fields")
+        raise not_implemented("Unable to group by these fields")
     aggregates: list[tuple[str, str | None]] = args.get("aggregate") or []
     for func, _param in aggregates:
         if func not in AGGREGATES:

@@ -8,6 +8,7 @@ resource id + user + project + source + metadata, as in Ceilometer (spec 1.3).
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import re
 import sqlite3
@@ -25,6 +26,11 @@ from tap_ceilometer.simulator.metadata import dict_to_keyval, flatten_metadata
 from tap_ceilometer.simulator.timeutil import iso_from_us, parse_storage_timestamp
 
 BATCH_SIZE = 5_000
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
 
 # Typed metadata "side tables" of the SQL driver, folded into one table with a type column.
 VTYPE_TEXT, VTYPE_INT, VTYPE_FLOAT, VTYPE_BOOL = 0, 1, 2, 3
@@ -379,6 +385,10 @@ class Store:
         Keys: counter_name, counter_type, counter_unit, counter_volume, message_id, project_id,
         user_id, resource_id, source, timestamp (datetime or ISO string; naive means UTC),
         recorded_at (same, or None), resource_metadata (nested dict), message_signature (opt.).
+
+        A sample without a ``recorded_at`` key gets the insert time, as Ceilometer's storage
+        driver gives it (the column defaults to utcnow). An explicit ``recorded_at: None`` stays
+        null: a row from before SQL migration 029, or a MongoDB one without the field (spec 1.2).
         """
         total = 0
         batch: list[tuple[Any, ...]] = []
@@ -396,7 +406,7 @@ class Store:
     @staticmethod
     def _storage_tuple(s: Mapping[str, Any]) -> tuple[Any, ...]:
         meta = s.get("resource_metadata") or {}
-        recorded = s.get("recorded_at")
+        recorded = s["recorded_at"] if "recorded_at" in s else _utcnow()
         volume = s.get("counter_volume")
         return (
             str(s["counter_name"]),

@@ -77,8 +77,26 @@ def test_spec10_wrong_methods_are_405(admin: Api) -> None:
 
 
 def test_spec10_accept_text_plain_is_406(admin: Api) -> None:
-    """spec 1.0: Accept text/plain gets 406; text/plain with JSON at q=0.8 is served."""
-    assert admin.get("/v2/meters", headers={"Accept": "text/plain"}).status_code == 406
+    """spec 1.0: Accept text/plain gets 406; text/plain with JSON at q=0.8 is served.
+
+    The error_message is WebOb's page as a string (plain text, or HTML for a client that takes
+    HTML), byte for byte what the real Ceilometer 9.0.7 sends (conformance tier).
+    """
+    r = admin.get("/v2/meters", headers={"Accept": "text/plain"})
+    assert r.status_code == 406
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json() == {
+        "error_message": "406 Not Acceptable\n\nThe resource could not be generated that was "
+        "acceptable to your browser (content of type text/plain. \n\n "
+    }
+    r = admin.get("/v2/meters", headers={"Accept": "text/html"})
+    assert r.status_code == 406
+    assert r.json() == {
+        "error_message": "<html>\n <head>\n  <title>406 Not Acceptable</title>\n </head>\n"
+        " <body>\n  <h1>406 Not Acceptable</h1>\n  The resource could not be generated that was"
+        " acceptable to your browser\n(content of type text/html. <br /><br />\n\n </body>\n"
+        "</html>"
+    }
     ok = admin.get("/v2/meters", headers={"Accept": "text/plain, application/json; q=0.8"})
     assert ok.status_code == 200
 
@@ -295,6 +313,19 @@ def test_spec17_statistics(admin: Api) -> None:
     assert admin.get("/v2/meters/nothing/statistics").json() == []
 
 
+def test_spec17_groupby_source_is_not_implemented(admin: Api) -> None:
+    """The SQL driver raises ceilometer.NotImplementedError, which WSME answers with 501."""
+    r = admin.get("/v2/meters/meter.test/statistics", params={"groupby": "source"})
+    assert r.status_code == 501
+    assert r.json() == {
+        "error_message": {
+            "faultcode": "Server",
+            "faultstring": "Unable to group by these fields",
+            "debuginfo": None,
+        }
+    }
+
+
 # -- spec 2 simple query ------------------------------------------------------------------------
 
 
@@ -429,6 +460,44 @@ def test_spec23_metadata_types(admin: Api) -> None:
     assert _ids(admin.get("/v2/meters/meter.test", params=flag)) == {"m-c"}
 
 
+def test_spec23_metadata_of_unsupported_type_is_501(admin: Api) -> None:
+    """A metadata value that is no str/int/float/bool/None (q.type=datetime, or an untyped value
+    that literal_eval makes a list or dict) is a ceilometer.NotImplementedError: 501, Server."""
+    for type_, value, kind in (
+        ("datetime", "2024-01-01", "<class 'datetime.datetime'>"),
+        ("", "[1]", "<class 'list'>"),
+        ("", "{'a': 1}", "<class 'dict'>"),
+    ):
+        params = {"q.field": "metadata.size", "q.type": type_, "q.value": value}
+        for path in ("/v2/samples", "/v2/meters/meter.test"):
+            r = admin.get(path, params=params)
+            assert r.status_code == 501, (path, value)
+            assert r.json() == {
+                "error_message": {
+                    "faultcode": "Server",
+                    "faultstring": f"Query on metadata.size is of {kind} type and is not supported",
+                    "debuginfo": None,
+                }
+            }
+    # A datetime that does not parse is still the client's error.
+    r = admin.get(
+        "/v2/samples", params={"q.field": "metadata.x", "q.type": "datetime", "q.value": "nope"}
+    )
+    assert r.status_code == 400
+    assert fault(r) == "Unable to convert the value nope to the expected data type datetime."
+
+
+def test_spec23_metadata_none_matches_samples_without_a_text_value(admin: Api) -> None:
+    """Untyped None: the SQL driver outer-joins the text side table and compares with NULL, so
+    samples whose key holds a number, or which lack the key, match; a text value does not."""
+    params = {"q.field": "metadata.size", "q.value": "None"}
+    assert _ids(admin.get("/v2/meters/meter.test", params=params)) == {"m-a", "m-b", "m-c", "m-d"}
+    quoted = {"q.field": "metadata.size", "q.value": "'None'"}
+    assert _ids(admin.get("/v2/meters/meter.test", params=quoted)) == set()
+    missing = {"q.field": "metadata.no_such_key", "q.value": "None"}
+    assert len(_ids(admin.get("/v2/meters/meter.test", params=missing))) == 5
+
+
 def test_spec22_search_offset(admin: Api) -> None:
     """spec 2.2: search_offset needs a timestamp and widens the bounds by N minutes."""
     r = admin.get("/v2/samples", params={"q.field": "search_offset", "q.value": "1"})
@@ -546,3 +615,28 @@ def test_spec5_formats_in_generated_data(admin: Api) -> None:
     ]
     assert late
     assert admin.get("/v2/samples/m-null").json()["recorded_at"] is None
+
+
+def test_spec5_recorded_at_is_the_insert_time_unless_explicitly_null(fresh: Simulator) -> None:
+    """Ceilometer's storage sets recorded_at when it writes the row; an explicit None is a legacy
+    row without one (before SQL migration 029, or MongoDB) and stays null."""
+    base = {
+        "counter_name": "meter.rec",
+        "counter_type": "gauge",
+        "counter_unit": "B",
+        "counter_volume": 1.0,
+        "project_id": "p",
+        "user_id": "u",
+        "resource_id": "r",
+        "source": "openstack",
+        "timestamp": "2020-01-01T00:00:00",
+        "resource_metadata": {},
+    }
+    before = dt.datetime.now(dt.UTC)
+    fresh.store.add_samples([{**base, "message_id": "no-key"}])
+    after = dt.datetime.now(dt.UTC)
+    fresh.store.add_samples([{**base, "message_id": "null", "recorded_at": None}])
+    got = {s["message_id"]: s["recorded_at"] for s in fresh.store.iter_samples("meter.rec")}
+    assert got["null"] is None
+    recorded = dt.datetime.fromisoformat(got["no-key"]).replace(tzinfo=dt.UTC)
+    assert before - dt.timedelta(microseconds=1) <= recorded <= after
