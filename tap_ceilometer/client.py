@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 import msgspec
 from keystoneauth1 import exceptions as ks_exceptions
@@ -118,11 +119,24 @@ class CeilometerClient:
             raise MalformedApiDataError(msg)
         return bool(api.get("samples:query:complex"))
 
-    def meter_names(self) -> list[str]:
-        """Every meter name the user can see; grows the limit until the list is whole."""
+    def meter_names(self, *, per_resource: bool = False) -> list[str]:
+        """Every meter name the user can see.
+
+        Ceilometer builds /v2/meters from the newest sample of each meter (of each meter and
+        resource without `unique`) across all projects, and only then applies the caller's
+        project scope. A user without the admin role therefore misses every meter whose newest
+        sample is another project's; `per_resource` adds the per-resource list, which misses
+        only meters whose every resource's newest sample is another project's.
+        """
+        names = self._listed_names({"unique": "True"})
+        if per_resource:
+            names |= self._listed_names({})
+        return sorted(names)
+
+    def _listed_names(self, params: dict[str, str]) -> set[str]:
         limit = FIRST_METER_LIMIT
         while True:
-            meters = self.get("/v2/meters", {"unique": "True", "limit": limit})
+            meters = self.get("/v2/meters", {**params, "limit": limit})
             if not isinstance(meters, list):
                 msg = "GET /v2/meters did not answer with a list."
                 raise MalformedApiDataError(msg)
@@ -136,4 +150,12 @@ class CeilometerClient:
                 msg = f"GET /v2/meters returned an entry without a name: {meter!r}"
                 raise MalformedApiDataError(msg)
             names.add(name)
-        return sorted(names)
+        return names
+
+    def has_samples(self, meter: str) -> bool:
+        """Whether the user sees a sample of `meter` (sample queries are scoped before limits)."""
+        samples = self.get(f"/v2/meters/{quote(meter, safe='')}", {"limit": 1})
+        if not isinstance(samples, list):
+            msg = f"GET /v2/meters/{meter} did not answer with a list."
+            raise MalformedApiDataError(msg)
+        return bool(samples)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
 
 
 class ConfigError(ConfigValidationError):
@@ -35,3 +35,7 @@ class AnswerTooSlowError(Exception):
         super().__init__(f"page of {limit} samples failed: {cause}")
         self.limit = limit
         self.cause = cause
+
+
+class TokenRenewedError(RetriableAPIError):
+    """Ceilometer refused the token (expired or revoked); it was dropped, so try again now."""

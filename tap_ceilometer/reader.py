@@ -18,19 +18,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from itertools import islice
+from typing import TYPE_CHECKING, Any, Protocol
 
 from tap_ceilometer.errors import AnswerTooSlowError, ApiError, MalformedApiDataError
 from tap_ceilometer.query import Selection, api_timestamp
 from tap_ceilometer.records import parse_api_time, utc_iso
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Callable, Generator
+    from concurrent.futures import Future
 
     Record = dict[str, Any]
     ComplexFetch = Callable[[dict[str, Any], int], list[Any]]
     SimpleFetch = Callable[[list[tuple[str, str]], int], list[Any]]
     Build = Callable[[Any], Record]
+    Submit = Callable[[ComplexFetch, dict[str, Any], int], Future[list[Any]]]
 
 ORDER_BY = [{"timestamp": "asc"}, {"message_id": "asc"}]
 ONE_MICROSECOND = timedelta(microseconds=1)
@@ -88,6 +91,29 @@ def keyset_filter(
     return {"and": conditions}
 
 
+class Answer(Protocol):
+    """A page on its way: a Future when read ahead, a deferred call otherwise."""
+
+    def result(self) -> list[Any]: ...
+
+    def cancel(self) -> bool: ...
+
+
+@dataclass(frozen=True)
+class _Later:
+    """The request made only when its answer is wanted, as without read-ahead."""
+
+    fetch: ComplexFetch
+    filter_: dict[str, Any]
+    limit: int
+
+    def result(self) -> list[Any]:
+        return self.fetch(self.filter_, self.limit)
+
+    def cancel(self) -> bool:
+        return True
+
+
 def keyset_pages(
     fetch: ComplexFetch,
     build: Build,
@@ -97,37 +123,72 @@ def keyset_pages(
     start: Cursor,
     end: datetime,
     page_size: int,
-) -> Iterator[list[Record]]:
-    """Pages of records after `start` and before `end`, by keyset over the complex query."""
+    submit: Submit | None = None,
+) -> Generator[list[Record], None, None]:
+    """Pages of records after `start` and before `end`, by keyset over the complex query.
+
+    With `submit` (an executor's), the request for the next page is sent as soon as this
+    page's answer is in, so the server works while the caller builds and writes: at most
+    this page's records and the next page's answer are held. Without it, each request waits
+    for the page before it to be consumed.
+    """
+
+    def ask(cursor: Cursor, limit: int) -> Answer:
+        filter_ = keyset_filter(meter, selection, cursor, end)
+        if submit is None:
+            return _Later(fetch, filter_, limit)
+        return submit(fetch, filter_, limit)
+
     cursor = start
     # message_ids already read at the cursor's instant: a server that ignored the keyset
     # would hand them out again, and the loop must stop instead of running forever.
     tie = {start.message_id} if start.message_id else set()
-    while cursor.moment < end:
-        try:
-            raw = fetch(keyset_filter(meter, selection, cursor, end), page_size)
-        except AnswerTooSlowError as error:
-            page_size = _smaller(page_size, error)
-            continue
-        page = [build(sample) for sample in raw]
-        for record in page:
-            timestamp, message_id = record["timestamp"], record["message_id"]
-            if timestamp != cursor.timestamp:
-                tie = set()
-            if timestamp < cursor.timestamp or message_id in tie:
-                msg = (
-                    f"POST /v2/query/samples for meter {meter!r} returned sample "
-                    f"{message_id!r} out of the requested order; the server does not "
-                    "honour orderby or the filter. Set query_method to 'simple'."
-                )
-                raise MalformedApiDataError(msg)
-            tie.add(message_id)
-            # The server's own collation orders message_ids; only time order is checked here.
-            cursor = Cursor(timestamp, message_id)
-        if page:
-            yield page
-        if len(raw) < page_size:
-            return
+    pending = ask(cursor, page_size) if cursor.moment < end else None
+    try:
+        while pending is not None:
+            try:
+                raw = pending.result()
+            except AnswerTooSlowError as error:
+                page_size = _smaller(page_size, error)
+                pending = ask(cursor, page_size)
+                continue
+            full = len(raw) >= page_size
+            early = submit is not None and full
+            if early:
+                # Ask for the next page before building this one, so that the server and
+                # the reader work while this thread builds and writes: the next cursor is
+                # the last sample's position, which the order checks below confirm.
+                last = build(raw[-1])
+                ahead = Cursor(last["timestamp"], last["message_id"])
+                pending = ask(ahead, page_size) if ahead.moment < end else None
+                page = [build(sample) for sample in islice(raw, len(raw) - 1)]
+                page.append(last)
+            else:
+                pending = None
+                page = [build(sample) for sample in raw]
+            for record in page:
+                timestamp, message_id = record["timestamp"], record["message_id"]
+                if timestamp != cursor.timestamp:
+                    tie = set()
+                if timestamp < cursor.timestamp or message_id in tie:
+                    msg = (
+                        f"POST /v2/query/samples for meter {meter!r} returned sample "
+                        f"{message_id!r} out of the requested order; the server does not "
+                        "honour orderby or the filter. Set query_method to 'simple'."
+                    )
+                    raise MalformedApiDataError(msg)
+                tie.add(message_id)
+                # The server's own collation orders message_ids; only time order is checked.
+                cursor = Cursor(timestamp, message_id)
+            del raw  # the decoded answer is not needed once its records are built
+            if not early and full and cursor.moment < end:
+                pending = ask(cursor, page_size)
+            if page:
+                yield page
+            del page
+    finally:
+        if pending is not None:
+            pending.cancel()
 
 
 def _simple_params(selection: Selection | None, low: datetime, high: datetime) -> list[Any]:
@@ -156,7 +217,7 @@ def window_pages(
     end: datetime,
     page_size: int,
     first_window: timedelta = FIRST_WINDOW,
-) -> Iterator[list[Record]]:
+) -> Generator[list[Record], None, None]:
     """Pages of records after `start` and before `end`, by adaptive windows [low, high)."""
     cursor = start
     low = start.moment

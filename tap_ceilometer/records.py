@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -43,6 +44,29 @@ def parse_api_time(value: str) -> datetime:
     return moment.astimezone(UTC)
 
 
+def utc_text(value: str) -> str:
+    """`utc_iso(parse_api_time(value))`, without the round trip for Ceilometer's own forms.
+
+    The API writes naive UTC as `YYYY-MM-DDTHH:MM:SS` or `...SS.ffffff`; once fromisoformat
+    has checked every digit, appending the fraction and offset gives the same text at a tenth
+    of the cost (the full conversion was a sixth of the tap's CPU). Anything else, including
+    an hour 24 that newer Pythons roll over to the next day, takes the full conversion.
+    """
+    moment = datetime.fromisoformat(value)
+    if (
+        moment.tzinfo is None
+        and value[10:11] == "T"
+        and value[4:5] == value[7:8] == "-"
+        and value[13:14] == value[16:17] == ":"
+        and moment.hour == int(value[11:13])
+    ):
+        if len(value) == 26 and value[19] == ".":
+            return value + "+00:00"
+        if len(value) == 19:
+            return value + ".000000+00:00"
+    return utc_iso(moment if moment.tzinfo else moment.replace(tzinfo=UTC))
+
+
 class RecordBuilder:
     """Checks each sample of one meter and shapes it as a record; counts what it repaired."""
 
@@ -66,7 +90,7 @@ class RecordBuilder:
         if not isinstance(value, str):
             raise self._fail(sample, f"{field} is {value!r}, not a timestamp")
         try:
-            return utc_iso(parse_api_time(value))
+            return utc_text(value)
         except ValueError:
             raise self._fail(sample, f"{field} {value!r} does not parse as ISO 8601") from None
 
@@ -116,9 +140,14 @@ class RecordBuilder:
         if isinstance(volume, bool) or not isinstance(volume, int | float | str):
             raise self._fail(sample, f"counter_volume is {volume!r}, not a number")
         try:
-            return float(volume)
-        except ValueError:
+            number = float(volume)
+        except (ValueError, OverflowError):
             raise self._fail(sample, f"counter_volume {volume!r} is not a number") from None
+        if not math.isfinite(number):
+            # JSON has no NaN or infinity; null is what the SDK's writers made of them.
+            self._repair("volumes that are not finite (NaN, infinity) were kept as null")
+            return None
+        return number
 
     def _metadata(self, sample: dict[str, Any]) -> dict[str, str] | None:
         metadata = sample.get("resource_metadata")

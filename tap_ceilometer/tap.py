@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import sys
 import threading
 import time
 from functools import cached_property
@@ -10,13 +11,21 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlparse
 
 import requests
+from keystoneauth1.identity.base import BaseIdentityPlugin
 from singer_sdk import Tap
 from singer_sdk import typing as th
 from typing_extensions import override
 
-from tap_ceilometer.auth import KeystoneAuth, build_session, metering_endpoint, select_auth_mode
+from tap_ceilometer.auth import (
+    KeystoneAuth,
+    build_session,
+    get_token,
+    metering_endpoint,
+    select_auth_mode,
+)
 from tap_ceilometer.client import CeilometerClient
 from tap_ceilometer.errors import ConfigError
+from tap_ceilometer.output import SingerOutput, widen_stdout_pipe
 from tap_ceilometer.query import Selection, parse_selections
 from tap_ceilometer.records import parse_api_time
 from tap_ceilometer.schema import stream_names
@@ -31,6 +40,7 @@ if TYPE_CHECKING:
 
 
 QUERY_METHODS = ("auto", "complex", "simple")
+READER_SWITCH_INTERVAL = 0.001  # seconds; see sync_all
 
 CONDITION = th.ObjectType(
     th.Property("field", th.StringType, required=True),
@@ -49,6 +59,7 @@ class TapCeilometer(Tap):
 
     name = "tap-ceilometer"
     dynamic_catalog = True
+    message_writer_class = SingerOutput
 
     config_jsonschema = th.PropertiesList(
         # Keystone
@@ -301,6 +312,20 @@ class TapCeilometer(Tap):
     # continuous export needs: the same state, the same session, a sweep after each pause.
     @override  # type: ignore[misc]
     def sync_all(self) -> None:
+        # Streams read the next page in a worker thread (streams.py). Its socket reads each
+        # wait for the GIL, which the busy writing thread gives up only every switch
+        # interval: at the default 5 ms, reading a page took longer than writing one.
+        widen_stdout_pipe()
+        switch_interval = sys.getswitchinterval()
+        sys.setswitchinterval(READER_SWITCH_INTERVAL)
+        try:
+            self._sweep_until_done()
+        finally:
+            sys.setswitchinterval(switch_interval)
+            if isinstance(self.message_writer, SingerOutput):
+                self.message_writer.flush()
+
+    def _sweep_until_done(self) -> None:
         interval = self.config.get("poll_interval")
         while True:
             started = time.monotonic()
@@ -331,12 +356,24 @@ class TapCeilometer(Tap):
         return KeystoneAuth(self.keystone_session)
 
     @cached_property
+    def sees_every_project(self) -> bool:
+        """Whether the token has the admin role, which Ceilometer's default policy lets see
+        every project (a pre-issued token cannot tell: assume not)."""
+        get_token(self.keystone_session)  # bad credentials: our clear error, not keystoneauth's
+        auth = self.keystone_session.auth
+        if not isinstance(auth, BaseIdentityPlugin):
+            return False
+        roles = auth.get_access(self.keystone_session).role_names or []
+        return "admin" in {role.lower() for role in roles}
+
+    @cached_property
     def endpoint(self) -> str:
         return metering_endpoint(self.keystone_session, self.config)
 
     @cached_property
     def http_session(self) -> requests.Session:
         session = requests.Session()
+        session.stream = True  # streams.py reads each body in one piece
         if self.config.get("insecure"):
             session.verify = False
         elif self.config.get("ca_cert"):
@@ -372,10 +409,11 @@ class TapCeilometer(Tap):
         everything_wanted = not configured and (
             not self.selections or any(s.meters is None for s in self.selections)
         )
-        available = self.api.meter_names()
+        available = self.api.meter_names(per_resource=not self.sees_every_project)
         if everything_wanted:
             return available
-        unknown = sorted(named - set(available))
+        # A meter the list leaves out may still have samples this user sees (see meter_names).
+        unknown = sorted(m for m in named - set(available) if not self.api.has_samples(m))
         if unknown:
             hints = []
             for meter in unknown:

@@ -29,9 +29,11 @@ STREAM = "disk_write_bytes"
 
 
 @pytest.fixture(autouse=True)
-def no_backoff_waits(monkeypatch: pytest.MonkeyPatch) -> None:
+def backoff_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
     """Retries happen as in production, without the seconds of waiting between them."""
-    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=lambda _: None))
+    waits: list[float] = []
+    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=waits.append))
+    return waits
 
 
 @pytest.fixture
@@ -86,6 +88,17 @@ def test_a_token_revoked_mid_run_is_renewed_and_the_run_completes(cloud: Simulat
     assert statuses.count(401) == 1
     assert statuses[-1] == 200
     assert len(parse_messages(out.getvalue()).records[STREAM]) == 1_200
+
+
+def test_a_token_refused_by_a_sample_query_is_renewed_and_used_at_once(
+    cloud: Simulator, backoff_waits: list[float]
+):
+    cloud.faults.add(FaultRule(method="POST", path=QUERY, action="status", status=401, times=1))
+    records = _exported(tap_config(cloud, page_size=300))
+    _assert_complete(cloud, records)
+    queries = [r for r in cloud.requests if r.path == "/v2/query/samples"]
+    assert [r.status for r in queries[:2]] == [401, 200]
+    assert backoff_waits == [], "a renewed token is used at once, not after a backoff wait"
 
 
 def test_a_token_refused_even_after_renewal_stops_the_run(cloud: Simulator):

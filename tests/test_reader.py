@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -137,18 +138,27 @@ def _builder(*, new_format: bool) -> Any:
 
 
 def read_keyset(
-    api: FakeApi, start: Cursor, page_size: int, selection: Any = None, end: datetime = END
+    api: FakeApi,
+    start: Cursor,
+    page_size: int,
+    selection: Any = None,
+    end: datetime = END,
+    *,
+    prefetch: bool = False,
 ) -> list[Any]:
-    pages = keyset_pages(
-        api.complex,
-        _builder(new_format=True),
-        meter="cpu_util",
-        selection=selection,
-        start=start,
-        end=end,
-        page_size=page_size,
-    )
-    return [record for page in pages for record in page]
+    """All records; with `prefetch`, the next page is asked for in a worker, as streams.py does."""
+    with ThreadPoolExecutor(max_workers=1) as reader:
+        pages = keyset_pages(
+            api.complex,
+            _builder(new_format=True),
+            meter="cpu_util",
+            selection=selection,
+            start=start,
+            end=end,
+            page_size=page_size,
+            submit=reader.submit if prefetch else None,
+        )
+        return [record for page in pages for record in page]
 
 
 def read_windows(
@@ -180,11 +190,17 @@ offsets_strategy = st.lists(
 
 
 @settings(max_examples=60, deadline=None)
-@given(offsets=offsets_strategy, page_size=st.integers(1, 40), seed=st.integers(0, 10))
-def test_keyset_reads_every_sample_once_in_order(offsets, page_size, seed):
+@given(
+    offsets=offsets_strategy,
+    page_size=st.integers(1, 40),
+    seed=st.integers(0, 10),
+    prefetch=st.booleans(),
+)
+def test_keyset_reads_every_sample_once_in_order(offsets, page_size, seed, prefetch):
     samples = make_samples(offsets, seed)
     api = FakeApi(samples, seed)
-    records = read_keyset(api, Cursor.at(BASE - timedelta(days=1)), page_size)
+    start = Cursor.at(BASE - timedelta(days=1))
+    records = read_keyset(api, start, page_size, prefetch=prefetch)
     assert sorted(r["message_id"] for r in records) == sorted(s["id"] for s in samples)
     assert [_position(r) for r in records] == sorted(_position(r) for r in records)
     # one request per page, plus the final short one

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tap_ceilometer.errors import ConfigError
+from tap_ceilometer.simulator.generator import project_id as generated_project_id
 from tap_ceilometer.streams import MESSAGE_ID_KEY
 from tests.support.tap import comparable, expected_records, run_tap, sample, tap_config
 
@@ -160,3 +162,47 @@ def test_timestamps_are_emitted_in_utc_with_an_offset(sim: Simulator):
         "2024-03-01T12:00:00.000000+00:00",
         "2024-03-01T12:00:00.850718+00:00",
     ]
+
+
+def _demo(sim: Simulator, **overrides: Any) -> dict[str, Any]:
+    config = tap_config(sim, username="demo", password="demo-secret", project_name="demo")
+    return {**config, **overrides}
+
+
+def test_a_non_admin_user_gets_meters_whose_newest_sample_is_another_projects(sim: Simulator):
+    """/v2/meters scopes to the user's project only after picking each meter's newest sample
+    (spec 1.1; pinned against the real server in tests/conformance)."""
+    demo = generated_project_id(0)
+    meters = ["disk.read.bytes", "image.size"]
+    sim.store.add_samples(
+        sample(m, T0 + timedelta(seconds=i), i, project_id=demo) for m in meters for i in range(40)
+    )
+    # The newest image.size sample belongs to another project, on another resource.
+    sim.store.add_samples([sample("image.size", T0 + timedelta(hours=1), 99, resource_id="x")])
+    sim.reset_requests()
+    output = run_tap(_demo(sim))
+    assert {m: len(r) for m, r in output.records.items()} == {
+        "disk_read_bytes": 40,
+        "image_size": 40,
+    }
+    assert all(r["project_id"] == demo for rs in output.records.values() for r in rs)
+    listed = [r for r in sim.requests if r.path == "/v2/meters"]
+    assert ["unique=True" in r.query for r in listed] == [True, False]
+
+
+def test_a_named_meter_left_out_of_the_meter_list_is_exported(sim: Simulator):
+    demo = generated_project_id(0)
+    sim.store.add_samples(
+        sample("image.size", T0 + timedelta(seconds=i), i, project_id=demo, resource_id="img")
+        for i in range(30)
+    )
+    # The newest sample of image.size on the same resource belongs to another project.
+    sim.store.add_samples([sample("image.size", T0 + timedelta(hours=1), 99, resource_id="img")])
+    output = run_tap(_demo(sim, meters=["image.size"]))
+    assert len(output.records["image_size"]) == 30
+
+
+def test_a_named_meter_nobody_has_samples_of_is_refused(sim: Simulator):
+    sim.store.add_samples([sample("image.size", T0, 1)])
+    with pytest.raises(ConfigError, match=r"'image\.sise' \(did you mean image\.size"):
+        run_tap(tap_config(sim, meters=["image.sise"]))

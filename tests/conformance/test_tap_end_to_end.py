@@ -515,15 +515,6 @@ def test_a_non_admin_user_exports_only_its_own_project(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "tap bug: meters are discovered with GET /v2/meters?unique=True, which the real server "
-        "builds from each meter's newest sample across all projects before scoping to the "
-        "user's project; a non-admin user misses every meter whose newest sample is another "
-        "project's, and the tap silently exports none of its samples"
-    ),
-)
 def test_a_non_admin_user_gets_meters_whose_newest_sample_is_another_projects(
     real_stack: RealStack, namespaces: dict[Target, str], tmp_path: Path
 ) -> None:
