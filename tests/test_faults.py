@@ -189,10 +189,12 @@ def test_repairable_oddities_are_kept_and_counted(
             _good(2, type="weird"),
             _good(3, metadata={"vcpus": 2}),
             _good(4, volume=3),
+            _good(5, volume="1e999"),  # a volume JSON cannot carry: infinite
         ],
     )
     records = run_tap(config).records["cpu_util"]
-    assert [r["counter_volume"] for r in records] == [None, 1.5, 1.5, 3.0]
+    assert [r["counter_volume"] for r in records] == [None, 1.5, 1.5, 3.0, None]
     assert records[1]["counter_type"] == "weird"
     assert records[2]["resource_metadata"] == {"vcpus": "2"}
     assert "repairs made" in caplog.text
+    assert "not finite" in caplog.text
