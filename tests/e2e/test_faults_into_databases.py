@@ -7,8 +7,6 @@ assertions are on the rows in the database: every sample exactly once, every val
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -19,8 +17,9 @@ import pytest
 from tap_ceilometer.records import utc_iso
 from tap_ceilometer.schema import SAMPLE_SCHEMA
 from tap_ceilometer.simulator import FaultRule
-from tests.support.tap import expected_records, sample, tap_command, tap_config
-from tests.support.targets import TARGETS, fresh_namespace, prepare_tables, read_table, run_target
+from tests.support.pipeline import run_pipeline
+from tests.support.tap import expected_records, sample, tap_config
+from tests.support.targets import TARGETS, fresh_namespace, prepare_tables, read_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -59,23 +58,9 @@ def cloud(sim: Simulator) -> Simulator:
 def _pipeline(
     target: str, namespace: str, config: dict[str, Any], workdir: Path, state: Any = None
 ) -> tuple[int, dict[str, Any] | None, str]:
-    """Runs tap | target; returns the tap's exit code, the state the target confirmed, its log."""
-    config_path = workdir / "tap.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    state_path = None
-    if state is not None:
-        state_path = workdir / "state.json"
-        state_path.write_text(json.dumps(state), encoding="utf-8")
-    log_path = workdir / "tap.log"
-    with log_path.open("wb") as log:
-        tap = subprocess.Popen(
-            tap_command(config_path, state_path), stdout=subprocess.PIPE, stderr=log
-        )
-        assert tap.stdout is not None
-        loaded = run_target(target, namespace, tap.stdout)  # type: ignore[arg-type]
-        code = tap.wait(timeout=300)
-    states = loaded.states
-    return code, (states[-1] if states else None), log_path.read_text(encoding="utf-8")
+    """The tap's exit code, the state the target confirmed, and the tap's log."""
+    run = run_pipeline(target, namespace, config, workdir, state)  # type: ignore[arg-type]
+    return run.tap_returncode, run.confirmed_state, run.tap_log
 
 
 def _stored(target: str, namespace: str) -> dict[str, dict[str, Any]]:

@@ -11,13 +11,13 @@ import pytest
 
 from tap_ceilometer.schema import SAMPLE_SCHEMA, stream_names
 from tap_ceilometer.simulator import CloudSpec
+from tests.support.pipeline import run_pipeline
 from tests.support.tap import expected_records, sample, tap_command, tap_config
 from tests.support.targets import (
     TARGETS,
     fresh_namespace,
     prepare_tables,
     read_table,
-    run_target,
     table_names,
     target_env,
     target_executable,
@@ -56,21 +56,10 @@ def _load(
     state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`tap-ceilometer --config c | target --config t`; returns the state the target confirmed."""
-    config_path = workdir / "tap.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    state_path = None
-    if state is not None:
-        state_path = workdir / "state.json"
-        state_path.write_text(json.dumps(state), encoding="utf-8")
-    stderr_path = workdir / "tap.log"
-    with stderr_path.open("wb") as stderr:
-        tap = subprocess.Popen(
-            tap_command(config_path, state_path), stdout=subprocess.PIPE, stderr=stderr
-        )
-        assert tap.stdout is not None
-        result = run_target(target, namespace, tap.stdout)  # type: ignore[arg-type]
-        assert tap.wait(timeout=300) == 0, stderr_path.read_text()
-    return result.states[-1]
+    run = run_pipeline(target, namespace, config, workdir, state)  # type: ignore[arg-type]
+    assert run.tap_returncode == 0, run.tap_log
+    assert run.confirmed_state is not None
+    return run.confirmed_state
 
 
 def _database(target: str, namespace: str, meters: list[str]) -> dict[str, dict[str, Any]]:
