@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from tap_ceilometer.simulator.generator import CloudSpec
+from ceilometer_simulator.generator import CloudSpec
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = REPO / ".venv" / "bin"

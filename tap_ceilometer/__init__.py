@@ -1,0 +1,1 @@
+"""tap-ceilometer: a Singer tap for OpenStack metering data (Ceilometer API v2)."""

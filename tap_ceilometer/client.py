@@ -1,161 +1,248 @@
-"""Ceilometer v2 calls made once per run (meters, capabilities), and error bodies read."""
+"""One API's client: a keystoneauth1 Adapter that owns the endpoint, retries and error mapping.
+
+Every request the tap makes to an API, at discovery as for data, goes through
+`ApiClient.request_json`, so every request meets the same policy:
+
+* the endpoint comes from the service catalog (service type, interface, region) or from
+  `endpoint_override`, and is looked up once, with one clear error when it is missing;
+* TLS, timeouts and the token come from the run's one keystoneauth1 Session, which also renews
+  a token the API refuses (401) and repeats the request once, at once;
+* a failure another try may fix (a 5xx, 408 or 429, a reset or refused connection, a timeout,
+  a body cut short or not JSON) is retried `max_retries` times with exponential backoff and
+  jitter (0.5 s doubling, at most 60 s), each retry logged as a warning; keystoneauth1's own
+  retries are off, since it never retries a body cut short (UnknownConnectionError);
+* every other failure becomes one of the tap's errors (errors.py) with a sentence to act on.
+
+Decided once, for every API: the tap does not use singer-sdk's RESTStream request machinery.
+Ceilometer v2 has no cursor, so pages come from the readers (v2/reader.py), not from an SDK
+paginator; discovery runs before any stream exists and must be retried like data reads; and
+keystoneauth1 already owns what RESTStream would duplicate (a second requests.Session, a
+hand-made authenticator, a second retry policy). Streams are plain `singer_sdk.Stream`s that
+ask their API's client for pages.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+import logging
+import time
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, NoReturn
 
+import backoff
 import msgspec
+import requests
+from keystoneauth1 import adapter
 from keystoneauth1 import exceptions as ks_exceptions
+from singer_sdk import metrics
 
-from tap_ceilometer.auth import get_token
 from tap_ceilometer.errors import (
     ApiError,
+    ConfigError,
     CredentialsError,
     MalformedApiDataError,
+    RetriesExhaustedError,
     UnreachableError,
 )
+from tap_ceilometer.session import get_token
 
 if TYPE_CHECKING:
-    import requests
+    from backoff.types import Details
     from keystoneauth1 import session as ks_session
+    from singer_sdk.exceptions import FatalAPIError
 
-RETRIABLE_STATUSES = (500, 502, 503, 504)
-FIRST_METER_LIMIT = 10_000
-_GNOCCHI = 410
-
-
-def error_text(response: requests.Response) -> str:
-    """What the server said went wrong, from either error shape (spec 1.0 and 6)."""
-    try:
-        body = msgspec.json.decode(response.content)
-    except msgspec.DecodeError:
-        return response.text[:300].strip() or response.reason or ""
-    if isinstance(body, dict):
-        wrapped = body.get("error_message")
-        if isinstance(wrapped, dict):
-            return str(wrapped.get("faultstring") or wrapped)
-        if wrapped:
-            return str(wrapped)[:300]
-        keystone = body.get("error")
-        if isinstance(keystone, dict):
-            return str(keystone.get("message") or keystone)
-    return str(body)[:300]
+RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
+FIRST_WAIT = 0.5  # seconds, doubled on each retry
+LONGEST_WAIT = 60.0
 
 
-def explain_status(response: requests.Response, what: str) -> str:
-    """An operator-facing sentence for an HTTP error answer."""
-    status = response.status_code
-    said = error_text(response)
-    hint = ""
-    if status == _GNOCCHI:
-        hint = (
-            " This cloud stores telemetry in Gnocchi; the Ceilometer v2 sample API is switched"
-            " off there."
-        )
-    elif status == 401:
-        hint = " The token was refused even after renewal: check the credentials and roles."
-    elif status == 403:
-        hint = " The user lacks the role Ceilometer's policy requires."
-    elif status == 404:
-        hint = " Check endpoint_override or the catalog's metering endpoint (it must serve /v2)."
-    return f"{what} failed with HTTP {status}: {said}.{hint}"
+class _TryFailedError(Exception):
+    """One try failed in a way another may not; `final` is raised if none succeeds."""
+
+    def __init__(self, problem: str, final: FatalAPIError) -> None:
+        super().__init__(problem)
+        self.final = final
 
 
-class CeilometerClient:
-    """Discovery-time calls through the keystoneauth1 Session, with its own retries."""
+class ApiClient(adapter.Adapter):
+    """A keystoneauth1 Adapter bound to one API's service type, with the tap's retry policy."""
+
+    api_name = "the API"
 
     def __init__(
         self,
         session: ks_session.Session,
-        endpoint: str,
         *,
-        max_retries: int,
-        timeout: float | None,
+        service_type: str,
+        interface: str = "public",
+        region_name: str | None = None,
+        endpoint_override: str | None = None,
+        max_retries: int = 5,
+        timeout: float | None = None,
+        logger: logging.Logger | None = None,
     ) -> None:
-        self.session = session
-        self.endpoint = endpoint.rstrip("/")
+        super().__init__(
+            session,
+            service_type=service_type,
+            interface=interface,
+            region_name=region_name,
+            endpoint_override=endpoint_override.rstrip("/") if endpoint_override else None,
+        )
         self.max_retries = max_retries
-        self.timeout = timeout
+        self.request_timeout = timeout
+        self.log = logger or logging.getLogger("tap-ceilometer")
+        self.metrics_logger = metrics.get_metrics_logger()
 
-    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        url = f"{self.endpoint}{path}"
-        get_token(self.session)  # turn bad credentials into one clear error before the call
+    # --- where ------------------------------------------------------------------------------
+
+    @cached_property
+    def endpoint(self) -> str:
+        """The API's URL: endpoint_override, or the catalog's entry for this service."""
+        if self.endpoint_override:
+            return str(self.endpoint_override)
+        get_token(self.session)  # bad credentials are not reported as a missing endpoint
         try:
-            response = self.session.get(
-                url,
-                params=params,
-                authenticated=True,
-                raise_exc=False,
-                connect_retries=self.max_retries,
-                status_code_retries=self.max_retries,
-                retriable_status_codes=list(RETRIABLE_STATUSES),
-                timeout=self.timeout,
-            )
-        except ks_exceptions.ConnectFailure as exc:
-            msg = f"Cannot reach Ceilometer at {self.endpoint}: {exc}. Check the endpoint."
-            raise UnreachableError(msg) from None
-        except ks_exceptions.ClientException as exc:
-            msg = f"GET {path} failed: {type(exc).__name__}: {exc}"
-            raise UnreachableError(msg) from None
-        if response.status_code == 401:
-            raise CredentialsError(explain_status(response, f"GET {path}"))
-        if response.status_code >= 400:
-            raise ApiError(explain_status(response, f"GET {path}"))
-        try:
-            return msgspec.json.decode(response.content)
-        except msgspec.DecodeError:
+            endpoint = self.get_endpoint()
+        except ks_exceptions.EndpointNotFound:
+            endpoint = None
+        if not endpoint:
+            where = f" in region {self.region_name}" if self.region_name else ""
             msg = (
-                f"GET {path} answered with a body that is not JSON; is {self.endpoint} "
-                "a Ceilometer v2 endpoint?"
+                f"The service catalog has no {self.interface} endpoint of type "
+                f"{self.service_type!r}{where}. Check service_type, interface and region_name, "
+                "or set endpoint_override."
             )
-            raise MalformedApiDataError(msg) from None
+            raise ConfigError(msg)
+        return str(endpoint).rstrip("/")
 
-    def complex_query_supported(self) -> bool:
-        capabilities = self.get("/v2/capabilities")
-        api = capabilities.get("api") if isinstance(capabilities, dict) else None
-        if not isinstance(api, dict):
-            msg = "GET /v2/capabilities did not answer with an 'api' object."
-            raise MalformedApiDataError(msg)
-        return bool(api.get("samples:query:complex"))
+    # --- what the server said ---------------------------------------------------------------
 
-    def meter_names(self, *, per_resource: bool = False) -> list[str]:
-        """Every meter name the user can see.
+    def error_text(self, content: bytes) -> str:
+        """What the server said went wrong; subclasses read their API's error shape."""
+        return content[:300].decode(errors="replace").strip()
 
-        Ceilometer builds /v2/meters from the newest sample of each meter (of each meter and
-        resource without `unique`) across all projects, and only then applies the caller's
-        project scope. A user without the admin role therefore misses every meter whose newest
-        sample is another project's; `per_resource` adds the per-resource list, which misses
-        only meters whose every resource's newest sample is another project's.
-        """
-        names = self._listed_names({"unique": "True"})
-        if per_resource:
-            names |= self._listed_names({})
-        return sorted(names)
+    def status_hint(self, status: int) -> str:
+        """What to check after an HTTP error answer, for an operator."""
+        hints = {
+            401: " The token was refused even after renewal: check the credentials and roles.",
+            403: f" The user lacks the role {self.api_name}'s policy requires.",
+            404: " Check endpoint_override or the catalog's endpoint.",
+        }
+        return hints.get(status, "")
 
-    def _listed_names(self, params: dict[str, str]) -> set[str]:
-        limit = FIRST_METER_LIMIT
-        while True:
-            meters = self.get("/v2/meters", {**params, "limit": limit})
-            if not isinstance(meters, list):
-                msg = "GET /v2/meters did not answer with a list."
-                raise MalformedApiDataError(msg)
-            if len(meters) < limit:
-                break
-            limit *= 10  # a full answer may be truncated: there is no other sign of it
-        names = set()
-        for meter in meters:
-            name = meter.get("name") if isinstance(meter, dict) else None
-            if not isinstance(name, str) or not name:
-                msg = f"GET /v2/meters returned an entry without a name: {meter!r}"
-                raise MalformedApiDataError(msg)
-            names.add(name)
-        return names
+    def explain_status(self, response: requests.Response, content: bytes, what: str) -> str:
+        """An operator-facing sentence for an HTTP error answer."""
+        said = self.error_text(content) or response.reason or ""
+        hint = self.status_hint(response.status_code)
+        return f"{what} failed with HTTP {response.status_code}: {said}.{hint}"
 
-    def has_samples(self, meter: str) -> bool:
-        """Whether the user sees a sample of `meter` (sample queries are scoped before limits)."""
-        samples = self.get(f"/v2/meters/{quote(meter, safe='')}", {"limit": 1})
-        if not isinstance(samples, list):
-            msg = f"GET /v2/meters/{meter} did not answer with a list."
-            raise MalformedApiDataError(msg)
-        return bool(samples)
+    # --- requests ---------------------------------------------------------------------------
+
+    def request_json(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+    ) -> Any:
+        """The decoded JSON answer to `method path`, with the retry policy of this module."""
+        what = f"{method} {path}"
+        url = f"{self.endpoint}{path}"
+        get_token(self.session)  # bad credentials: one clear error, not a retried failure
+        retried = backoff.on_exception(
+            backoff.expo,
+            _TryFailedError,
+            max_tries=self.max_retries + 1,
+            jitter=backoff.random_jitter,
+            on_backoff=self._log_retry,
+            logger=None,
+            base=2,
+            factor=FIRST_WAIT,
+            max_value=LONGEST_WAIT,
+        )(self._try)
+        try:
+            return retried(method, url, what, params, json)
+        except _TryFailedError as failure:
+            raise failure.final from None
+
+    def _log_retry(self, details: Details) -> None:
+        self.log.warning(
+            "%s; try %d of %d in %.1f s.",
+            details.get("exception"),
+            details["tries"] + 1,
+            self.max_retries + 1,
+            details.get("wait", 0.0),
+        )
+
+    def _try(self, method: str, url: str, what: str, params: Any, body: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            response = self.request(
+                url,
+                method,
+                params=params,
+                json=body,
+                raise_exc=False,
+                connect_retries=0,
+                timeout=self.request_timeout,
+                stream=True,  # the body is read in one piece below, not in 10 KiB steps
+            )
+        except ks_exceptions.SSLError as exc:
+            msg = f"TLS failed for {self.api_name} at {self.endpoint}: {exc}. Check ca_cert."
+            raise UnreachableError(msg) from None
+        except ks_exceptions.ConnectFailure as exc:
+            self._fail_transient(what, exc, UnreachableError(self._unreachable(exc)))
+        except ks_exceptions.ConnectionError as exc:  # timeouts, resets, cut bodies
+            self._fail_transient(what, exc)
+        try:
+            return self._answer(response, what)
+        finally:
+            response.close()
+            self._log_duration(what, response, time.perf_counter() - started)
+
+    def _answer(self, response: requests.Response, what: str) -> Any:
+        status = response.status_code
+        try:
+            content = b"".join(response.iter_content(chunk_size=None))
+        except requests.exceptions.RequestException as exc:
+            self._fail_transient(what, exc)
+        if status in RETRIED_STATUSES:
+            message = self.explain_status(response, content, what)
+            raise _TryFailedError(message, RetriesExhaustedError(message))
+        if status == 401:
+            raise CredentialsError(self.explain_status(response, content, what))
+        if status >= 400:
+            raise ApiError(self.explain_status(response, content, what))
+        try:
+            return msgspec.json.decode(content)
+        except msgspec.DecodeError:
+            # A cut or garbled body is a transport fault more often than a server bug.
+            problem = f"{what}: the answer is not valid JSON ({len(content)} bytes)"
+            final = MalformedApiDataError(
+                f"{what} kept answering with a body that is not JSON; is {self.endpoint} "
+                f"{self.api_name}'s endpoint?"
+            )
+            raise _TryFailedError(problem, final) from None
+
+    def _fail_transient(
+        self, what: str, exc: Exception, final: FatalAPIError | None = None
+    ) -> NoReturn:
+        problem = f"{what} failed: {type(exc).__name__}: {exc}"
+        raise _TryFailedError(problem, final or RetriesExhaustedError(problem)) from None
+
+    def _unreachable(self, exc: Exception) -> str:
+        return f"Cannot reach {self.api_name} at {self.endpoint}: {exc}. Check the endpoint."
+
+    def _log_duration(self, what: str, response: requests.Response, seconds: float) -> None:
+        failed = response.status_code >= 400
+        point = metrics.Point(
+            metric_type="timer",
+            metric=metrics.Metric.HTTP_REQUEST_DURATION,
+            value=round(seconds, 6),
+            tags={
+                metrics.Tag.ENDPOINT: what.split("?", 1)[0],
+                metrics.Tag.HTTP_STATUS_CODE: response.status_code,
+                metrics.Tag.STATUS: metrics.Status.FAILED if failed else metrics.Status.SUCCEEDED,
+            },
+        )
+        metrics.log(self.metrics_logger, point)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError, RetriableAPIError
+from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
 
 
 class ConfigError(ConfigValidationError):
@@ -13,19 +13,24 @@ class ConfigError(ConfigValidationError):
 
 
 class CredentialsError(FatalAPIError):
-    """Keystone or Ceilometer refused the credentials, even after one renewal."""
+    """Keystone or the API refused the credentials, even after one renewal."""
 
 
 class UnreachableError(FatalAPIError):
-    """Keystone or Ceilometer could not be reached."""
+    """Keystone or the API could not be reached."""
 
 
 class ApiError(FatalAPIError):
-    """Ceilometer answered with an error that retrying cannot fix."""
+    """The API answered with an error that retrying cannot fix."""
+
+
+class RetriesExhaustedError(ApiError):
+    """A request kept failing in a way a retry may fix (5xx, a timeout, a body cut short or
+    not JSON) on every try; a smaller request may still get through."""
 
 
 class MalformedApiDataError(FatalAPIError):
-    """Ceilometer answered with data that is not what its API v2 sends."""
+    """The API answered with data that is not what it documents."""
 
 
 class AnswerTooSlowError(Exception):
@@ -35,7 +40,3 @@ class AnswerTooSlowError(Exception):
         super().__init__(f"page of {limit} samples failed: {cause}")
         self.limit = limit
         self.cause = cause
-
-
-class TokenRenewedError(RetriableAPIError):
-    """Ceilometer refused the token (expired or revoked); it was dropped, so try again now."""

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_ceilometer.simulator import Simulator
+from ceilometer_simulator import Simulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

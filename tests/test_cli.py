@@ -8,7 +8,7 @@ import subprocess
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from tap_ceilometer.simulator import Simulator
+from ceilometer_simulator import Simulator
 from tests.support.tap import REPO_ROOT, TAP_EXECUTABLE, run_tap_process, sample, tap_config
 
 if TYPE_CHECKING:

@@ -8,9 +8,9 @@ import pytest
 from singer_sdk.exceptions import ConfigValidationError
 
 from tap_ceilometer.errors import ConfigError
-from tap_ceilometer.query import parse_selections
-from tap_ceilometer.schema import is_sql_safe, stream_names
+from tap_ceilometer.naming import is_sql_safe, stream_names
 from tap_ceilometer.tap import TapCeilometer
+from tap_ceilometer.v2.query import parse_selections
 
 PASSWORD_AUTH = {
     "auth_url": "http://127.0.0.1:1/identity/v3",

@@ -11,14 +11,14 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from tap_ceilometer.simulator import FaultRule
-from tap_ceilometer.streams import MESSAGE_ID_KEY
+from ceilometer_simulator import FaultRule
+from tap_ceilometer.v2.streams import MESSAGE_ID_KEY
 from tests.support.tap import expected_records, run_tap, sample, tap_command, tap_config
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 T0 = datetime(2024, 7, 1, tzinfo=UTC)
 

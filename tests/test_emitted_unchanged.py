@@ -3,9 +3,10 @@
 Each scenario runs the tap in process against a simulated cloud generated from a fixed seed
 (ties, whole-second and microsecond timestamps, late and null `recorded_at`, extreme volumes)
 and compares every SCHEMA, RECORD and STATE message, in order, with tests/golden/<name>.jsonl.gz.
-Only the wall clock (`time_extracted`, the run's `replication_key_signpost`) is left out. The golden files were written by the tap
-of commit 65b9f2d, before issue 10; `REGENERATE_GOLDEN=1 pytest tests/test_emitted_unchanged.py`
-writes them again, which only a change that means to alter the output may do.
+Only the wall clock (`time_extracted`, the run's `replication_key_signpost`) is left out.
+The golden files were written by the tap of commit 65b9f2d, before issue 10;
+`REGENERATE_GOLDEN=1 pytest tests/test_emitted_unchanged.py` writes them again, which only a
+change that means to alter the output may do.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tap_ceilometer.simulator import CloudSpec, project_id
-from tap_ceilometer.schema import stream_names
+from ceilometer_simulator import CloudSpec, project_id
+from tap_ceilometer.naming import stream_names
 from tests.support.tap import run_tap, tap_config
 
 if TYPE_CHECKING:
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 GOLDEN = Path(__file__).parent / "golden"
 METERS = ("cpu_util", "disk.read.bytes", "network.incoming.bytes", "instance:m1.tiny")
@@ -79,9 +80,7 @@ def _state_for(name: str, sim: Simulator) -> dict[str, Any] | None:
     (meter, instant), size = ties.most_common(1)[0]
     assert size > 5
     tied = sorted(
-        s["message_id"]
-        for s in sim.store.iter_samples(meter)
-        if s["timestamp"] == instant
+        s["message_id"] for s in sim.store.iter_samples(meter) if s["timestamp"] == instant
     )
     stamp = instant if "." in instant else f"{instant}.000000"
     bookmark = {

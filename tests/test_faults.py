@@ -12,15 +12,15 @@ import backoff._sync
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
+from ceilometer_simulator import FaultRule
 from tap_ceilometer.errors import ApiError, CredentialsError, MalformedApiDataError
-from tap_ceilometer.simulator import FaultRule
 from tap_ceilometer.tap import TapCeilometer
 from tests.support.tap import expected_records, parse_messages, run_tap, sample, tap_config
 
 if TYPE_CHECKING:
     from pytest_httpserver import HTTPServer
 
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 QUERY = r"^/v2/query/samples"

@@ -16,9 +16,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from tap_ceilometer.query import parse_selections
-from tap_ceilometer.reader import Cursor, keyset_pages, window_pages
-from tap_ceilometer.records import RecordBuilder, parse_api_time
+from tap_ceilometer.timestamps import parse_api_time
+from tap_ceilometer.v2.query import parse_selections
+from tap_ceilometer.v2.reader import Cursor, keyset_pages, window_pages
+from tap_ceilometer.v2.records import RecordBuilder
 
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 END = BASE + timedelta(days=30)

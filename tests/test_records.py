@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_ceilometer.records import parse_api_time, utc_iso, utc_text
+from tap_ceilometer.timestamps import parse_api_time, utc_iso, utc_text
 
 # Naive, as Ceilometer writes them; a day from either end so that any offset stays in range.
 FIRST, LAST = datetime.fromisoformat("0001-01-02"), datetime.fromisoformat("9999-12-30")

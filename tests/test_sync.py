@@ -7,13 +7,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ceilometer_simulator.generator import project_id as generated_project_id
 from tap_ceilometer.errors import ConfigError
-from tap_ceilometer.simulator.generator import project_id as generated_project_id
-from tap_ceilometer.streams import MESSAGE_ID_KEY
+from tap_ceilometer.v2.streams import MESSAGE_ID_KEY
 from tests.support.tap import comparable, expected_records, run_tap, sample, tap_config
 
 if TYPE_CHECKING:
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 T0 = datetime(2024, 3, 1, 12, 0, 0, tzinfo=UTC)
 

@@ -21,7 +21,7 @@ import requests
 from keystoneauth1 import session as ks_session
 from keystoneauth1.identity import v3
 
-from tap_ceilometer.simulator import Simulator
+from ceilometer_simulator import Simulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

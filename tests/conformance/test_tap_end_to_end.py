@@ -27,11 +27,12 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from tap_ceilometer.records import parse_api_time
-from tap_ceilometer.schema import SAMPLE_SCHEMA, stream_names
-from tap_ceilometer.simulator.metadata import flatten_metadata
+from ceilometer_simulator.metadata import flatten_metadata
+from tap_ceilometer.naming import stream_names
 from tap_ceilometer.tap import TapCeilometer
-from tests.support.tap import tap_command
+from tap_ceilometer.timestamps import parse_api_time
+from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
+from tests.support.tap import prepared_tap_command
 from tests.support.targets import (
     REPO_ROOT,
     TARGETS,
@@ -217,12 +218,7 @@ def run_pipeline(
     SIGKILL right after that many RECORD lines (no chance to write anything more) and the
     targets then see the end of their input, as in a pipeline whose tap died.
     """
-    config_path = workdir / "tap.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    state_path = None
-    if state is not None:
-        state_path = workdir / "state.json"
-        state_path.write_text(json.dumps(state), encoding="utf-8")
+    command = prepared_tap_command(workdir, config, state)
     run = PipelineRun()
     tap_log = workdir / "tap.log"
     loaders: dict[Target, subprocess.Popen[bytes]] = {}
@@ -234,9 +230,7 @@ def run_pipeline(
             loaders[target] = _start_target(target, namespace, workdir, handles)
         tap_err = tap_log.open("wb")
         handles.append(tap_err)
-        tap = subprocess.Popen(
-            tap_command(config_path, state_path), stdout=subprocess.PIPE, stderr=tap_err
-        )
+        tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=tap_err)
         _forward(tap, loaders.values(), run, kill_after)
         status = tap.wait(timeout=300)
         if kill_after is None:

@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tap_ceilometer.records import utc_iso
-from tap_ceilometer.schema import SAMPLE_SCHEMA
+from tap_ceilometer.timestamps import utc_iso
+from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.tap import expected_records, sample, tap_command, tap_config
 from tests.support.targets import (
     fresh_namespace,
@@ -34,7 +34,7 @@ from tests.support.targets import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2024, 8, 1, tzinfo=UTC)

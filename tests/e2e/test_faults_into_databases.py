@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tap_ceilometer.records import utc_iso
-from tap_ceilometer.schema import SAMPLE_SCHEMA
-from tap_ceilometer.simulator import FaultRule
+from ceilometer_simulator import FaultRule
+from tap_ceilometer.timestamps import utc_iso
+from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.pipeline import run_pipeline
 from tests.support.tap import expected_records, sample, tap_config
 from tests.support.targets import TARGETS, fresh_namespace, prepare_tables, read_table
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 T0 = datetime(2024, 7, 1, tzinfo=UTC)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tap_ceilometer.schema import SAMPLE_SCHEMA, stream_names
-from tap_ceilometer.simulator import CloudSpec
+from ceilometer_simulator import CloudSpec
+from tap_ceilometer.naming import stream_names
+from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.pipeline import run_pipeline
 from tests.support.tap import expected_records, sample, tap_command, tap_config
 from tests.support.targets import (
@@ -28,7 +29,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 

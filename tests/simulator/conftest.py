@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
-from tap_ceilometer.simulator import CloudSpec, Simulator, project_id
+from ceilometer_simulator import CloudSpec, Simulator, project_id
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

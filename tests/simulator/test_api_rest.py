@@ -9,7 +9,7 @@ from collections import Counter
 
 import requests
 
-from tap_ceilometer.simulator import Simulator, project_id
+from ceilometer_simulator import Simulator, project_id
 from tests.simulator.conftest import OTHER_PROJECT, TIE_SPEC, Api, fault
 
 OLD_SAMPLE_KEYS = {

@@ -18,7 +18,7 @@ from keystoneauth1 import session
 from keystoneauth1.identity import v3
 
 if TYPE_CHECKING:
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 
 def _client(sim: Simulator) -> object:
@@ -68,7 +68,7 @@ def test_cli_prints_urls_and_serves_until_sigterm(tmp_path: object) -> None:
         [
             sys.executable,
             "-m",
-            "tap_ceilometer.simulator.cli",
+            "ceilometer_simulator.cli",
             "--port",
             "0",
             "--samples",

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tap_ceilometer.simulator.metadata import dict_to_keyval, flatten_metadata, restore_nesting
-from tap_ceilometer.simulator.timeutil import iso_from_us, parse_query_timestamp, to_us
+from ceilometer_simulator.metadata import dict_to_keyval, flatten_metadata, restore_nesting
+from ceilometer_simulator.timeutil import iso_from_us, parse_query_timestamp, to_us
 
 
 def test_spec5_flatten_metadata_test_metadata_example() -> None:

@@ -9,9 +9,9 @@ import types
 import uuid
 from collections import Counter
 
-from tap_ceilometer.simulator import CloudSpec, generate_samples, project_id
-from tap_ceilometer.simulator.generator import DEFAULT_METERS, METER_CATALOGUE
-from tap_ceilometer.simulator.keystone import Identities
+from ceilometer_simulator import CloudSpec, generate_samples, project_id
+from ceilometer_simulator.generator import DEFAULT_METERS, METER_CATALOGUE
+from ceilometer_simulator.keystone import Identities
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 

@@ -11,7 +11,7 @@ from keystoneauth1 import exceptions as ks_exc
 from keystoneauth1 import identity, session
 from keystoneauth1.identity import v2, v3
 
-from tap_ceilometer.simulator import Simulator, make_self_signed_cert, project_id
+from ceilometer_simulator import Simulator, make_self_signed_cert, project_id
 from tests.simulator.conftest import handmade_samples
 
 if TYPE_CHECKING:

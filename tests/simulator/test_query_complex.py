@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tap_ceilometer.simulator import Simulator, project_id
+from ceilometer_simulator import Simulator, project_id
 from tests.simulator.conftest import OTHER_PROJECT, Api, fault
 
 if TYPE_CHECKING:

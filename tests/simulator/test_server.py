@@ -12,7 +12,7 @@ import uuid
 import pytest
 import requests
 
-from tap_ceilometer.simulator import CloudSpec, FaultRule, Simulator, generate_samples
+from ceilometer_simulator import CloudSpec, FaultRule, Simulator, generate_samples
 from tests.simulator.conftest import Api, fault, handmade_samples
 
 GNOCCHI_MESSAGE = (
@@ -65,6 +65,20 @@ def test_spec18_post_direct_writes_to_storage(fresh: Simulator, fresh_admin: Api
     assert stored["timestamp"] == "2013-01-01T23:23:20"
     assert stored["recorded_at"] is not None
     assert fresh.store.count("my.meter") == 1
+
+
+def test_spec18_post_keeps_deep_nesting_for_metadata_queries(fresh_admin: Api) -> None:
+    """spec 1.8/1.4: metadata POSTed three levels deep is stored nested as the real 9.0.7 does,
+    so the complex query on its dotted key finds it (it stored `instance.flavor:ram`)."""
+    for metadata in ({"instance.flavor.ram": "512"}, {"instance": {"flavor": {"ram": "512"}}}):
+        body = _post_body(resource_metadata=metadata, resource_id=str(uuid.uuid4()))
+        r = fresh_admin.post("/v2/meters/my.meter", params={"direct": "True"}, json=body)
+        assert r.status_code == 201, r.text
+        assert r.json()[0]["resource_metadata"] == {"instance.flavor.ram": "512"}
+    found = fresh_admin.query(filter={"=": {"metadata.instance.flavor.ram": "512"}})
+    assert found.status_code == 200, found.text
+    assert len(found.json()) == 2
+    assert found.json()[0]["metadata"] == {"instance.flavor:ram": "512"}
 
 
 def test_spec18_post_validation(fresh_admin: Api) -> None:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tests.support.tap import tap_command
+from tests.support.tap import prepared_tap_command
 from tests.support.targets import run_target
 
 if TYPE_CHECKING:
@@ -38,17 +37,10 @@ def run_pipeline(
     state: dict[str, Any] | None = None,
 ) -> PipelineRun:
     """Runs the tap (its own process) into the real target, writing their files in workdir."""
-    config_path = workdir / "tap.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    state_path = None
-    if state is not None:
-        state_path = workdir / "state.json"
-        state_path.write_text(json.dumps(state), encoding="utf-8")
+    command = prepared_tap_command(workdir, config, state)
     log_path = workdir / "tap.log"
     with log_path.open("wb") as log:
-        tap = subprocess.Popen(
-            tap_command(config_path, state_path), stdout=subprocess.PIPE, stderr=log
-        )
+        tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
         assert tap.stdout is not None
         loaded = run_target(target, namespace, tap.stdout)
         code = tap.wait(timeout=300)

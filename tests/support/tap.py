@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tap_ceilometer.records import parse_api_time
-from tap_ceilometer.schema import stream_names
+from tap_ceilometer.naming import stream_names
 from tap_ceilometer.tap import TapCeilometer
+from tap_ceilometer.timestamps import parse_api_time
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
-    from tap_ceilometer.simulator import Simulator
+    from ceilometer_simulator import Simulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 TAP_EXECUTABLE = Path(sys.executable).parent / "tap-ceilometer"
@@ -87,6 +87,19 @@ def tap_command(config_path: Path, state_path: Path | None = None) -> list[str]:
     return command
 
 
+def prepared_tap_command(
+    workdir: Path, config: Mapping[str, Any], state: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Writes the config (and state) files into workdir; the command that reads them."""
+    config_path = workdir / "tap-config.json"
+    config_path.write_text(json.dumps(dict(config)), encoding="utf-8")
+    state_path = None
+    if state is not None:
+        state_path = workdir / "tap-state.json"
+        state_path.write_text(json.dumps(dict(state)), encoding="utf-8")
+    return tap_command(config_path, state_path)
+
+
 def run_tap_process(
     config: Mapping[str, Any],
     workdir: Path,
@@ -96,14 +109,8 @@ def run_tap_process(
     timeout: float = 300,
 ) -> subprocess.CompletedProcess[str]:
     """The real `tap-ceilometer` command, as an operator runs it."""
-    config_path = workdir / "tap-config.json"
-    config_path.write_text(json.dumps(dict(config)), encoding="utf-8")
-    state_path = None
-    if state is not None:
-        state_path = workdir / "tap-state.json"
-        state_path.write_text(json.dumps(dict(state)), encoding="utf-8")
     return subprocess.run(
-        [*tap_command(config_path, state_path), *args],
+        [*prepared_tap_command(workdir, config, state), *args],
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -27,7 +27,7 @@ import pymysql
 import yaml
 from psycopg import sql
 
-from tap_ceilometer.schema import SAMPLE_SCHEMA
+from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping

@@ -22,12 +22,13 @@ from itertools import islice
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tap_ceilometer.errors import AnswerTooSlowError, ApiError, MalformedApiDataError
-from tap_ceilometer.query import Selection, api_timestamp
-from tap_ceilometer.records import parse_api_time, utc_iso
+from tap_ceilometer.timestamps import naive_utc, parse_api_time, utc_iso
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Generator
     from concurrent.futures import Future
+
+    from tap_ceilometer.v2.query import Selection
 
     Record = dict[str, Any]
     ComplexFetch = Callable[[dict[str, Any], int], list[Any]]
@@ -53,7 +54,7 @@ def _smaller(page_size: int, error: AnswerTooSlowError) -> int:
 class Cursor:
     """The position after which to read: an empty message_id means 'from this instant on'."""
 
-    timestamp: str  # records.utc_iso form
+    timestamp: str  # timestamps.utc_iso form
     message_id: str = ""
 
     @classmethod
@@ -69,7 +70,7 @@ class Cursor:
 
 
 def _after(cursor: Cursor) -> dict[str, Any]:
-    instant = api_timestamp(cursor.moment)
+    instant = naive_utc(cursor.moment)
     if not cursor.message_id:
         return {">=": {"timestamp": instant}}
     return {
@@ -87,7 +88,7 @@ def keyset_filter(
     conditions = [{"=": {"counter_name": meter}}]
     if selection is not None:
         conditions += [c.as_complex_filter() for c in selection.conditions]
-    conditions += [_after(cursor), {"<": {"timestamp": api_timestamp(end)}}]
+    conditions += [_after(cursor), {"<": {"timestamp": naive_utc(end)}}]
     return {"and": conditions}
 
 
@@ -199,11 +200,11 @@ def _simple_params(selection: Selection | None, low: datetime, high: datetime) -
         ("q.field", "timestamp"),
         ("q.op", "ge"),
         ("q.type", ""),
-        ("q.value", api_timestamp(low)),
+        ("q.value", naive_utc(low)),
         ("q.field", "timestamp"),
         ("q.op", "lt"),
         ("q.type", ""),
-        ("q.value", api_timestamp(high)),
+        ("q.value", naive_utc(high)),
     ]
     return params
 

@@ -1,11 +1,11 @@
-"""Selections (the operator's filter queries) and the Ceilometer query forms they become."""
+"""Selections (the operator's filter queries) and the Ceilometer v2 query forms they become."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tap_ceilometer.errors import ConfigError
@@ -211,8 +211,3 @@ def parse_selections(raw_selections: Iterable[Any]) -> list[Selection]:
         msg = f"Two selections share the name or query {duplicates}; give each a distinct name."
         raise ConfigError(msg)
     return selections
-
-
-def api_timestamp(moment: datetime) -> str:
-    """A time as Ceilometer must receive it: naive UTC (it drops offsets unconverted)."""
-    return moment.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds")

@@ -1,15 +1,15 @@
-"""Keystone authentication through keystoneauth1: one Session, the metering endpoint."""
+"""The one keystoneauth1 Session of a run: auth modes, TLS, the token, what the token may see."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import requests
 from keystoneauth1 import exceptions as ks_exceptions
 from keystoneauth1 import session as ks_session
 from keystoneauth1 import token_endpoint
 from keystoneauth1.identity import generic, v3
+from keystoneauth1.identity.base import BaseIdentityPlugin
 
 from tap_ceilometer.errors import ConfigError, CredentialsError, UnreachableError
 
@@ -146,40 +146,12 @@ def get_token(session: ks_session.Session) -> str:
     return str(token)
 
 
-def metering_endpoint(session: ks_session.Session, config: Mapping[str, Any]) -> str:
-    """The Ceilometer URL: endpoint_override, or the service catalog's metering entry."""
-    if config.get("endpoint_override"):
-        return str(config["endpoint_override"]).rstrip("/")
-    get_token(session)  # authenticate first, so bad credentials are not reported as no endpoint
-    service_type = config.get("service_type") or "metering"
-    interface = config.get("interface") or "public"
-    region = config.get("region_name")
-    try:
-        endpoint = session.get_endpoint(
-            service_type=service_type, interface=interface, region_name=region
-        )
-    except ks_exceptions.EndpointNotFound:
-        endpoint = None
-    if not endpoint:
-        where = f" in region {region}" if region else ""
-        msg = (
-            f"The service catalog has no {interface} endpoint of type {service_type!r}{where}. "
-            "Check service_type, interface and region_name, or set endpoint_override."
-        )
-        raise ConfigError(msg)
-    return str(endpoint).rstrip("/")
-
-
-class KeystoneAuth(requests.auth.AuthBase):
-    """Puts the session's current token on each request; the SDK calls it on every try."""
-
-    def __init__(self, session: ks_session.Session) -> None:
-        self._session = session
-
-    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
-        request.headers["X-Auth-Token"] = get_token(self._session)
-        return request
-
-    def invalidate(self) -> bool:
-        """Drop the cached token so that the next request authenticates anew."""
-        return bool(self._session.invalidate())
+def has_admin_role(session: ks_session.Session) -> bool:
+    """Whether the token carries the admin role, which Ceilometer's default policy lets see
+    every project (a pre-issued token cannot tell: assume not)."""
+    get_token(session)  # bad credentials: our clear error, not keystoneauth's
+    auth = session.auth
+    if not isinstance(auth, BaseIdentityPlugin):
+        return False
+    roles = auth.get_access(session).role_names or []
+    return "admin" in {role.lower() for role in roles}

@@ -5,14 +5,14 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING, Any
 
-from tap_ceilometer.simulator.errors import client_error, not_implemented, unknown_argument
-from tap_ceilometer.simulator.store import SAMPLE_FROM, Store
-from tap_ceilometer.simulator.timeutil import iso_from_us
+from ceilometer_simulator.errors import client_error, not_implemented, unknown_argument
+from ceilometer_simulator.store import SAMPLE_FROM, Store
+from ceilometer_simulator.timeutil import iso_from_us
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from tap_ceilometer.simulator.query import SampleFilter, Sql
+    from ceilometer_simulator.query import SampleFilter, Sql
 
 GROUPBY_FIELDS = (
     "user_id",

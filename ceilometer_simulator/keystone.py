@@ -11,7 +11,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from tap_ceilometer.simulator.generator import project_id as generated_project_id
+from ceilometer_simulator.generator import project_id as generated_project_id
 
 IDENTITY_PREFIX = "/identity"
 REGION = "RegionOne"

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import jsonschema  # type: ignore[import-untyped]
 
-from tap_ceilometer.simulator.errors import (
+from ceilometer_simulator.errors import (
     ApiError,
     client_error,
     invalid_input,
@@ -23,8 +23,8 @@ from tap_ceilometer.simulator.errors import (
     server_error,
     unknown_argument,
 )
-from tap_ceilometer.simulator.store import VTYPE_BOOL, VTYPE_FLOAT, VTYPE_INT, VTYPE_TEXT
-from tap_ceilometer.simulator.timeutil import parse_query_timestamp, query_timestamp_us, to_us
+from ceilometer_simulator.store import VTYPE_BOOL, VTYPE_FLOAT, VTYPE_INT, VTYPE_TEXT
+from ceilometer_simulator.timeutil import parse_query_timestamp, query_timestamp_us, to_us
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -478,20 +478,26 @@ class ComplexQuery:
     limit: int
 
 
-def validate_complex(  # noqa: PLR0912 - the checks run in the real order
+def _parse_expression(raw: Any, validator: Any, label: str) -> Any:
+    """A JSON string checked against its schema; the real 400 text when it is not valid."""
+    try:
+        parsed = json.loads(raw)
+        error = _first_error(validator, parsed)
+    except ValueError as exc:
+        error = str(exc)
+    if error is not None:
+        raise client_error(f"{label} expression not valid: {error}")
+    return parsed
+
+
+def validate_complex(
     body: Mapping[str, Any], auth_project: str | None, default_limit: int
 ) -> ComplexQuery:
     """``ValidatedComplexQuery.validate`` with the real order of checks and messages."""
     filter_expr: Any = None
     raw_filter = body.get("filter", Unset)
     if raw_filter is not Unset and raw_filter is not None:
-        try:
-            filter_expr = json.loads(raw_filter)
-            error = _first_error(_FILTER_VALIDATOR, filter_expr)
-        except ValueError as exc:
-            error = str(exc)
-        if error is not None:
-            raise client_error(f"Filter expression not valid: {error}")
+        filter_expr = _parse_expression(raw_filter, _FILTER_VALIDATOR, "Filter")
         for _op, leaf in _leaves(filter_expr):
             ((field, value),) = leaf.items()
             if field.lower() in ("timestamp", "state_timestamp"):
@@ -511,13 +517,7 @@ def validate_complex(  # noqa: PLR0912 - the checks run in the real order
     orderby: list[tuple[str, str]] | None = None
     raw_orderby = body.get("orderby", Unset)
     if raw_orderby is not Unset and raw_orderby is not None:
-        try:
-            parsed_orderby = json.loads(raw_orderby)
-            error = _first_error(_ORDERBY_VALIDATOR, parsed_orderby)
-        except ValueError as exc:
-            error = str(exc)
-        if error is not None:
-            raise client_error(f"Order-by expression not valid: {error}")
+        parsed_orderby = _parse_expression(raw_orderby, _ORDERBY_VALIDATOR, "Order-by")
         orderby = []
         for item in parsed_orderby:
             ((field, direction),) = item.items()

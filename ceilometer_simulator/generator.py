@@ -13,7 +13,7 @@ import random
 import uuid
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from tap_ceilometer.simulator.timeutil import from_us, to_us
+from ceilometer_simulator.timeutil import from_us, to_us
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence

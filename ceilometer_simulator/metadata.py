@@ -32,6 +32,17 @@ def flatten_metadata(metadata: Mapping[str, Any] | None) -> dict[str, str]:
     }
 
 
+def posted_metadata(metadata: Mapping[str, Any]) -> dict[str, str]:
+    """Metadata POSTed to /v2/meters/<name>, as the API echoes it: keys as written (nested
+    dicts joined with ``.``), values as text.
+
+    Unlike ``flatten_metadata`` no ``.`` becomes ``:``, so ``restore_nesting`` gives back the
+    nesting the real server stores: ``{"instance.flavor.ram": "512"}`` is found by the complex
+    query ``metadata.instance.flavor.ram``.
+    """
+    return {key: str(value) for key, value in _keypairs(metadata, ".") if type(value) is not set}
+
+
 def dict_to_keyval(value: Any, key_base: str | None = None) -> Iterator[tuple[str, Any]]:
     """Expand metadata to the dotted keys of Ceilometer's typed metadata side tables.
 

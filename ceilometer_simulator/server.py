@@ -17,22 +17,22 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tap_ceilometer.simulator.api import CeilometerApi, Request, Response, json_response
-from tap_ceilometer.simulator.errors import (
+from ceilometer_simulator.api import CeilometerApi, Request, Response, json_response
+from ceilometer_simulator.errors import (
     KEYSTONE_UNAUTHORIZED,
     WEBOB_STATUS,
     ApiError,
 )
-from tap_ceilometer.simulator.faults import FaultRule, Faults
-from tap_ceilometer.simulator.generator import CloudSpec
-from tap_ceilometer.simulator.keystone import (
+from ceilometer_simulator.faults import FaultRule, Faults
+from ceilometer_simulator.generator import CloudSpec
+from ceilometer_simulator.keystone import (
     IDENTITY_PREFIX,
     AuthFailedError,
     BadRequestError,
     Identities,
     Keystone,
 )
-from tap_ceilometer.simulator.store import Store
+from ceilometer_simulator.store import Store
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping

@@ -9,12 +9,12 @@ One process serves Ceilometer at the root and Keystone under ``/identity`` on th
 
 from __future__ import annotations
 
-from tap_ceilometer.simulator.faults import FaultRule
-from tap_ceilometer.simulator.generator import CloudSpec, generate_samples, project_id, user_id
-from tap_ceilometer.simulator.keystone import Identities
-from tap_ceilometer.simulator.server import RecordedRequest, Simulator
-from tap_ceilometer.simulator.store import Store
-from tap_ceilometer.simulator.tls import make_self_signed_cert
+from ceilometer_simulator.faults import FaultRule
+from ceilometer_simulator.generator import CloudSpec, generate_samples, project_id, user_id
+from ceilometer_simulator.keystone import Identities
+from ceilometer_simulator.server import RecordedRequest, Simulator
+from ceilometer_simulator.store import Store
+from ceilometer_simulator.tls import make_self_signed_cert
 
 __all__ = [
     "CloudSpec",

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from tap_ceilometer.simulator.errors import (
+from ceilometer_simulator.errors import (
     GNOCCHI_MESSAGE,
     ApiError,
     abort,
@@ -24,8 +24,8 @@ from tap_ceilometer.simulator.errors import (
     missing_argument,
     unknown_argument,
 )
-from tap_ceilometer.simulator.metadata import flatten_metadata, restore_nesting
-from tap_ceilometer.simulator.query import (
+from ceilometer_simulator.metadata import posted_metadata, restore_nesting
+from ceilometer_simulator.query import (
     METER_LIST_KEYS,
     ORDER_COLUMNS,
     RESOURCE_KEYS,
@@ -42,19 +42,19 @@ from tap_ceilometer.simulator.query import (
     query_to_filter,
     validate_complex,
 )
-from tap_ceilometer.simulator.store import (
+from ceilometer_simulator.store import (
     SAMPLE_COLUMNS,
     SAMPLE_FROM,
     Store,
     row_to_old_sample,
     row_to_sample,
 )
-from tap_ceilometer.simulator.timeutil import iso_from_us
+from ceilometer_simulator.timeutil import iso_from_us
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from tap_ceilometer.simulator.keystone import Token
+    from ceilometer_simulator.keystone import Token
 
 SAMPLE_TYPES = ("gauge", "delta", "cumulative")
 
@@ -515,7 +515,7 @@ class CeilometerApi:
         return self._statistics(req, name)
 
     def _statistics(self, req: Request, name: str) -> Response:
-        from tap_ceilometer.simulator.statistics import statistics  # noqa: PLC0415
+        from ceilometer_simulator.statistics import statistics  # noqa: PLC0415
 
         args = parse_args(
             req,
@@ -640,5 +640,5 @@ class CeilometerApi:
         if meta is not None:
             if not isinstance(meta, dict):
                 raise invalid_input("resource_metadata", meta, "Value should be a dict")
-            out["resource_metadata"] = {str(k): str(v) for k, v in flatten_metadata(meta).items()}
+            out["resource_metadata"] = posted_metadata(meta)
         return out

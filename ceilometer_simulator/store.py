@@ -21,9 +21,9 @@ from typing import Any, NamedTuple
 
 import msgspec
 
-from tap_ceilometer.simulator.generator import CloudSpec, RawSample, iter_raw_samples
-from tap_ceilometer.simulator.metadata import dict_to_keyval, flatten_metadata
-from tap_ceilometer.simulator.timeutil import iso_from_us, parse_storage_timestamp
+from ceilometer_simulator.generator import CloudSpec, RawSample, iter_raw_samples
+from ceilometer_simulator.metadata import dict_to_keyval, flatten_metadata
+from ceilometer_simulator.timeutil import iso_from_us, parse_storage_timestamp
 
 BATCH_SIZE = 5_000
 

@@ -8,8 +8,8 @@ import sys
 import threading
 from typing import Any
 
-from tap_ceilometer.simulator.generator import DEFAULT_METERS, CloudSpec
-from tap_ceilometer.simulator.server import Simulator
+from ceilometer_simulator.generator import DEFAULT_METERS, CloudSpec
+from ceilometer_simulator.server import Simulator
 
 
 def build_parser() -> argparse.ArgumentParser:

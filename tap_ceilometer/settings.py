@@ -1,0 +1,250 @@
+"""The settings: their schema, the checks made before any data moves, and the read settings."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlparse
+
+from singer_sdk import typing as th
+
+from tap_ceilometer.errors import ConfigError
+from tap_ceilometer.session import select_auth_mode
+from tap_ceilometer.timestamps import parse_api_time
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Set
+
+QUERY_METHODS = ("auto", "complex", "simple")
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+CONDITION = th.ObjectType(
+    th.Property("field", th.StringType, required=True),
+    th.Property("op", th.StringType),
+    th.Property("value", th.StringType, required=True),
+    th.Property("type", th.StringType),
+)
+
+CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
+    # Keystone
+    th.Property(
+        "auth_url",
+        th.URIType,
+        description="Keystone URL, e.g. https://keystone:5000/v3 (v2.0 URLs work too)",
+    ),
+    th.Property(
+        "username", th.StringType, description="Keystone user name (password authentication)"
+    ),
+    th.Property("user_id", th.StringType, description="Keystone user id, instead of username"),
+    th.Property("password", th.StringType, secret=True, description="Keystone password"),
+    th.Property(
+        "project_name",
+        th.StringType,
+        description=("Project to scope the token to; with the admin role, every project's samples"),
+    ),
+    th.Property("project_id", th.StringType, description="Project id, instead of project_name"),
+    th.Property(
+        "tenant_name",
+        th.StringType,
+        description="Keystone v2.0 name of the project (same as project_name)",
+    ),
+    th.Property(
+        "user_domain_name",
+        th.StringType,
+        default="Default",
+        description="Domain of the user (Keystone v3)",
+    ),
+    th.Property(
+        "project_domain_name",
+        th.StringType,
+        default="Default",
+        description="Domain of the project (Keystone v3)",
+    ),
+    th.Property(
+        "application_credential_id",
+        th.StringType,
+        description="Application credential id, instead of a password",
+    ),
+    th.Property(
+        "application_credential_secret",
+        th.StringType,
+        secret=True,
+        description="Application credential secret",
+    ),
+    th.Property(
+        "token",
+        th.StringType,
+        secret=True,
+        description="A pre-issued Keystone token; needs endpoint_override",
+    ),
+    th.Property(
+        "endpoint_override",
+        th.URIType,
+        description="Ceilometer URL to use instead of the service catalog's, e.g. http://ceilometer:8777",
+    ),
+    th.Property(
+        "region_name",
+        th.StringType,
+        description="Region of the metering endpoint in the catalog",
+    ),
+    th.Property(
+        "interface",
+        th.StringType,
+        default="public",
+        allowed_values=["public", "internal", "admin"],
+        description="Which catalog endpoint to use",
+    ),
+    th.Property(
+        "service_type",
+        th.StringType,
+        default="metering",
+        description="Catalog service type of Ceilometer",
+    ),
+    th.Property(
+        "ca_cert",
+        th.StringType,
+        description="CA bundle (PEM file) to verify Keystone and Ceilometer TLS certificates",
+    ),
+    th.Property(
+        "insecure",
+        th.BooleanType,
+        default=False,
+        description="Skip TLS certificate verification (not for production)",
+    ),
+    # What to export
+    th.Property(
+        "meters",
+        th.ArrayType(th.StringType),
+        description="Meters to export; default: every meter the API lists",
+    ),
+    th.Property(
+        "selections",
+        th.ArrayType(
+            th.ObjectType(
+                th.Property(
+                    "name",
+                    th.StringType,
+                    description="Stable name of the selection; its bookmarks are kept under it",
+                ),
+                th.Property(
+                    "query",
+                    th.ArrayType(CONDITION),
+                    description="Simple-query conditions (field, op eq, value, type), ANDed",
+                ),
+                th.Property(
+                    "meters",
+                    th.ArrayType(th.StringType),
+                    description="Meters this query applies to; default: all exported meters",
+                ),
+            )
+        ),
+        description="Filter queries and the meters they apply to; each keeps its own bookmark",
+    ),
+    th.Property(
+        "start_date",
+        th.DateTimeType,
+        description="Export samples from this time on (first run); default: all",
+    ),
+    th.Property("end_date", th.DateTimeType, description="Export samples before this time only"),
+    # How
+    th.Property("page_size", th.IntegerType, default=1000, description="Samples per API request"),
+    th.Property(
+        "lookback_window",
+        th.IntegerType,
+        default=0,
+        description="Seconds re-read below the bookmark to catch samples recorded late",
+    ),
+    th.Property(
+        "query_method",
+        th.StringType,
+        default="auto",
+        allowed_values=list(QUERY_METHODS),
+        description=(
+            "complex: keyset pages over POST /v2/query/samples; simple: time windows over"
+            " GET /v2/meters/{name} (for HBase storage); auto: complex where the API has it"
+        ),
+    ),
+    th.Property(
+        "poll_interval",
+        th.IntegerType,
+        description="Seconds between sweeps; when set, the tap keeps running",
+    ),
+    th.Property(
+        "max_retries",
+        th.IntegerType,
+        default=5,
+        description=(
+            "Retries of a failed request (5xx, timeouts, resets), with exponential backoff"
+            " and jitter"
+        ),
+    ),
+    th.Property(
+        "request_timeout",
+        th.NumberType,
+        default=300,
+        description="Seconds to wait for one API answer",
+    ),
+).to_dict()
+
+
+def check_settings(config: Mapping[str, Any], known: Set[str]) -> None:
+    """Raise ConfigError naming the first setting to change; `known` are the schema's keys."""
+    for key in sorted(set(config) - known):
+        close = difflib.get_close_matches(key, known, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        msg = f"Unknown setting {key!r}{hint}; `tap-ceilometer --about` lists the settings."
+        raise ConfigError(msg)
+    for key in ("auth_url", "endpoint_override"):
+        if config.get(key):
+            url = urlparse(str(config[key]))
+            if url.scheme not in ("http", "https") or not url.hostname:
+                msg = f"{key} {config[key]!r} is not an http(s) URL."
+                raise ConfigError(msg)
+    select_auth_mode(config)
+    dates: dict[str, datetime] = {}
+    for key in ("start_date", "end_date"):
+        if config.get(key):
+            try:
+                dates[key] = parse_api_time(str(config[key]))
+            except ValueError:
+                msg = f"{key} {config[key]!r} is not an ISO 8601 date-time."
+                raise ConfigError(msg) from None
+    if "start_date" in dates and "end_date" in dates and dates["end_date"] <= dates["start_date"]:
+        msg = "end_date must be later than start_date."
+        raise ConfigError(msg)
+    for key, least in (
+        ("page_size", 1),
+        ("lookback_window", 0),
+        ("max_retries", 0),
+        ("poll_interval", 1),
+    ):
+        if config.get(key) is not None and int(config[key]) < least:
+            msg = f"{key} must be at least {least}."
+            raise ConfigError(msg)
+    if config.get("request_timeout") is not None and float(config["request_timeout"]) <= 0:
+        msg = "request_timeout must be positive."
+        raise ConfigError(msg)
+
+
+@dataclass(frozen=True)
+class ReadSettings:
+    """How streams read: the time range, the page size, the lookback and the query method."""
+
+    start: datetime = EPOCH
+    end: datetime | None = None
+    page_size: int = 1000
+    lookback: timedelta = timedelta(0)
+    query_method: str = "auto"
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> ReadSettings:
+        start, end = config.get("start_date"), config.get("end_date")
+        return cls(
+            start=parse_api_time(str(start)) if start else EPOCH,
+            end=parse_api_time(str(end)) if end else None,
+            page_size=int(config.get("page_size") or 1000),
+            lookback=timedelta(seconds=int(config.get("lookback_window") or 0)),
+            query_method=str(config.get("query_method") or "auto"),
+        )

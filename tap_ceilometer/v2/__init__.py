@@ -1,0 +1,1 @@
+"""Ceilometer API v2 (up to Pike): meter samples, one stream per meter."""

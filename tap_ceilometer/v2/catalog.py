@@ -1,0 +1,90 @@
+"""Which meters to export, and one MeterStream for each with the selections that apply to it."""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from tap_ceilometer.errors import ConfigError
+from tap_ceilometer.naming import stream_names
+from tap_ceilometer.v2.streams import MeterStream
+
+if TYPE_CHECKING:
+    import threading
+    from collections.abc import Sequence
+
+    from singer_sdk import Tap
+
+    from tap_ceilometer.settings import ReadSettings
+    from tap_ceilometer.v2.client import CeilometerClient
+    from tap_ceilometer.v2.query import Selection
+
+
+@dataclass(frozen=True)
+class MeterCatalog:
+    """The `meters` and `selections` settings, resolved against what Ceilometer lists."""
+
+    client: CeilometerClient
+    meters: Sequence[str] | None
+    selections: Sequence[Selection]
+    sees_every_project: bool
+
+    def meter_names(self) -> list[str]:
+        """The meters to export: every visible one, or the named ones after checking them."""
+        named = set(self.meters or [])
+        for selection in self.selections:
+            named.update(selection.meters or [])
+        everything_wanted = not self.meters and (
+            not self.selections or any(s.meters is None for s in self.selections)
+        )
+        available = self.client.meter_names(per_resource=not self.sees_every_project)
+        if everything_wanted:
+            return available
+        # A meter the list leaves out may still have samples this user sees (see meter_names).
+        unknown = sorted(m for m in named - set(available) if not self.client.has_samples(m))
+        if unknown:
+            hints = []
+            for meter in unknown:
+                close = difflib.get_close_matches(meter, available, n=3)
+                hints.append(
+                    f"{meter!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
+                )
+            msg = (
+                f"Ceilometer has no samples of meter {', '.join(hints)} visible to this user. "
+                "Check the names (GET /v2/meters) and that the user may see the project."
+            )
+            raise ConfigError(msg)
+        return sorted(named)
+
+    def selections_for(self, meter: str) -> list[Selection]:
+        """The selections that apply to `meter`: those naming it, and those naming none."""
+        return [
+            s
+            for s in self.selections
+            if (s.meters is not None and meter in s.meters)
+            or (s.meters is None and (self.meters is None or meter in self.meters))
+        ]
+
+    def streams(self, tap: Tap, *, read: ReadSettings, stop: threading.Event) -> list[MeterStream]:
+        """One stream per meter, named for SQL (naming.py), with its selections."""
+        meters = self.meter_names()
+        names = stream_names(meters)
+        streams = []
+        for meter in meters:
+            selections = self.selections_for(meter)
+            if self.selections and not selections:
+                msg = f"Meter {meter!r} is in 'meters' but no selection applies to it."
+                raise ConfigError(msg)
+            streams.append(
+                MeterStream(
+                    tap,
+                    meter=meter,
+                    name=names[meter],
+                    client=self.client,
+                    read=read,
+                    stop=stop,
+                    selections=selections,
+                )
+            )
+        return streams
