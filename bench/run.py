@@ -50,6 +50,7 @@ from procs import (  # noqa: E402
 )
 from variants import VARIANTS, run_variants  # noqa: E402
 
+from tap_ceilometer.naming import stream_names  # noqa: E402
 from tests.support.targets import target_config, target_env, target_executable  # noqa: E402
 
 DEFAULT_SIZES = "10000,100000,1000000"
@@ -176,6 +177,9 @@ class Bench:
                 "by_route": counts,
             }
 
+            if n == self.args.variants_size:
+                out["tap_sdk_record_path"] = self.sdk_record_path(tap_cfg, n, tap.wall)
+
             log(f"N={n}: tap > file (recording)")
             sim.reset_requests()
             with recorded.open("wb") as f:
@@ -283,6 +287,25 @@ class Bench:
             recorded.unlink()
         return out
 
+    def sdk_record_path(self, tap_cfg: Path, n: int, fast_wall: float) -> dict[str, Any]:
+        """The tap alone with every record on the SDK's own path: an identity stream map per
+        stream turns off MeterStream's fast `_write_record_message` and writes the same rows
+        (tests/test_sdk_paths.py). Its time over the fast path's is the fast path's gain."""
+        config = json.loads(tap_cfg.read_text(encoding="utf-8"))
+        config["stream_maps"] = {name: {} for name in stream_names(self.meters).values()}
+        sdk_cfg = tap_cfg.with_name(f"tap-{n}-sdk-path.json")
+        sdk_cfg.write_text(json.dumps(config), encoding="utf-8")
+        cmd = [str(BIN / "tap-ceilometer"), "--config", str(sdk_cfg)]
+        walls = []
+        for i in range(self.args.repeat):
+            log(f"N={n}: tap > /dev/null, SDK record path ({i + 1}/{self.args.repeat})")
+            walls.append(run(cmd, log=self.run_dir / f"tap-{n}-sdk-path-{i}.log").wall)
+        return {
+            "wall_s": round(min(walls), 3),
+            "samples_per_s": round(n / min(walls)),
+            "fast_path_gain": round(min(walls) / fast_wall, 2),
+        }
+
     def pipeline(
         self, tap_cmd: list[str], target_cmd: list[str], n: int
     ) -> tuple[Usage, Usage, float]:
@@ -372,6 +395,10 @@ def summarise(
         "requests_bound": big["requests"]["bound"],
         "goals": goals,
     }
+    sdk_path = next((r for r in results if "tap_sdk_record_path" in r), None)
+    if sdk_path:
+        summary["fast_path_gain"] = sdk_path["tap_sdk_record_path"]["fast_path_gain"]
+        summary["fast_path_gain_at"] = sdk_path["samples"]
     variants = next((r["target_variants"] for r in results if "target_variants" in r), None)
     if variants:
         best = max(variants, key=lambda v: v["rows_per_s"])

@@ -12,6 +12,7 @@ from __future__ import annotations
 from ceilometer_simulator.faults import FaultRule
 from ceilometer_simulator.generator import CloudSpec, generate_samples, project_id, user_id
 from ceilometer_simulator.keystone import Identities
+from ceilometer_simulator.metadata import flatten_metadata
 from ceilometer_simulator.server import RecordedRequest, Simulator
 from ceilometer_simulator.store import Store
 from ceilometer_simulator.tls import make_self_signed_cert
@@ -23,6 +24,7 @@ __all__ = [
     "RecordedRequest",
     "Simulator",
     "Store",
+    "flatten_metadata",
     "generate_samples",
     "make_self_signed_cert",
     "project_id",

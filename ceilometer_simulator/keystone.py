@@ -113,16 +113,6 @@ class Identities:
             {cred.id: cred},
         )
 
-    def add_user(self, name: str, password: str, project: str, roles: list[str]) -> User:
-        """Add (or replace) a user with roles on a project (created by name if new)."""
-        proj = self.project_by_name(project, "default") or self.projects.get(project)
-        if proj is None:
-            proj = Project(_id("project", project), project)
-            self.projects[proj.id] = proj
-        user = User(_id("user", name), name, password, proj.id, {proj.id: list(roles)})
-        self.users[user.id] = user
-        return user
-
     def project_by_name(self, name: str, domain_id: str) -> Project | None:
         """Look a project up by name within a domain."""
         for p in self.projects.values():

@@ -29,11 +29,6 @@ def _with_hash(base: str, meter: str) -> str:
     return f"{base[: STREAM_NAME_MAX_LENGTH - _HASH_LENGTH - 1]}_{digest}"
 
 
-def is_sql_safe(meter: str) -> bool:
-    """Whether a meter name can serve as a stream (and table) name unchanged."""
-    return len(meter) <= STREAM_NAME_MAX_LENGTH and _sanitize(meter) == meter
-
-
 def stream_names(meters: Iterable[str]) -> dict[str, str]:
     """Map each meter name to a distinct SQL-safe stream name.
 

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ceilometer_simulator.generator import project_id as generated_project_id
+from ceilometer_simulator import project_id as generated_project_id
 from tap_ceilometer.errors import ConfigError
 from tap_ceilometer.v2.streams import MESSAGE_ID_KEY
 from tests.support.tap import comparable, expected_records, run_tap, sample, tap_config

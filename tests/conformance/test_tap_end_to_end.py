@@ -17,33 +17,26 @@ own project. The core scenario runs with query_method complex and simple both.
 
 from __future__ import annotations
 
-import json
-import subprocess
 import uuid
 from collections import Counter
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ceilometer_simulator.metadata import flatten_metadata
+from ceilometer_simulator import flatten_metadata
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.tap import TapCeilometer
 from tap_ceilometer.timestamps import parse_api_time
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
-from tests.support.tap import prepared_tap_command
+from tests.support.pipeline import run_pipeline
 from tests.support.targets import (
-    REPO_ROOT,
     TARGETS,
     Target,
     fresh_namespace,
     prepare_tables,
     read_table,
     table_names,
-    target_env,
-    target_executable,
-    write_target_config,
 )
 
 if TYPE_CHECKING:
@@ -148,112 +141,6 @@ def real_tap_config(
 # -- tap | target-postgres and target-mysql ----------------------------------------------------
 
 
-@dataclass
-class PipelineRun:
-    """One tap run fed to one or more targets: what the tap sent and what each target confirmed."""
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    confirmed: dict[Target, list[dict[str, Any]]] = field(default_factory=dict)
-
-    def state(self, target: Target) -> dict[str, Any] | None:
-        states = self.confirmed[target]
-        return states[-1] if states else None
-
-    def ids(self) -> set[str]:
-        return {record["message_id"] for record in self.records}
-
-
-def _start_target(
-    target: Target, namespace: str, workdir: Path, handles: list[IO[bytes]]
-) -> subprocess.Popen[bytes]:
-    """The real target, reading stdin; its stdout (STATE lines) and stderr go to files."""
-    out = (workdir / f"{target}.out").open("wb")
-    err = (workdir / f"{target}.log").open("wb")
-    handles += [out, err]
-    return subprocess.Popen(
-        [
-            str(target_executable(target)),
-            "--config",
-            str(write_target_config(target, namespace, workdir)),
-        ],
-        stdin=subprocess.PIPE,
-        stdout=out,  # files, not pipes: a target can never block on its output
-        stderr=err,
-        env=target_env(target),
-        cwd=REPO_ROOT,
-    )
-
-
-def _forward(
-    tap: subprocess.Popen[bytes],
-    loaders: Iterable[subprocess.Popen[bytes]],
-    run: PipelineRun,
-    kill_after: int | None,
-) -> None:
-    """Copy each line of the tap's output to every target; SIGKILL the tap at `kill_after`."""
-    assert tap.stdout is not None
-    for line in tap.stdout:
-        for loader in loaders:
-            assert loader.stdin is not None
-            loader.stdin.write(line)
-        message = json.loads(line)
-        if message["type"] == "RECORD":
-            run.records.append(message["record"])
-            if len(run.records) == kill_after:
-                tap.kill()
-                return
-
-
-def run_pipeline(
-    config: dict[str, Any],
-    namespaces: dict[Target, str],
-    workdir: Path,
-    *,
-    state: dict[str, Any] | None = None,
-    kill_after: int | None = None,
-) -> PipelineRun:
-    """`tap-ceilometer --config c [--state s] | tee >(target-postgres) >(target-mysql)`.
-
-    Each line the tap writes goes to every target, in order. With `kill_after`, the tap gets
-    SIGKILL right after that many RECORD lines (no chance to write anything more) and the
-    targets then see the end of their input, as in a pipeline whose tap died.
-    """
-    command = prepared_tap_command(workdir, config, state)
-    run = PipelineRun()
-    tap_log = workdir / "tap.log"
-    loaders: dict[Target, subprocess.Popen[bytes]] = {}
-    outputs: dict[Target, Path] = {}
-    handles: list[IO[bytes]] = []
-    try:
-        for target, namespace in namespaces.items():
-            outputs[target] = workdir / f"{target}.out"
-            loaders[target] = _start_target(target, namespace, workdir, handles)
-        tap_err = tap_log.open("wb")
-        handles.append(tap_err)
-        tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=tap_err)
-        _forward(tap, loaders.values(), run, kill_after)
-        status = tap.wait(timeout=300)
-        if kill_after is None:
-            assert status == 0, tap_log.read_text(errors="replace")[-4000:]
-        for target, loader in loaders.items():
-            assert loader.stdin is not None
-            loader.stdin.close()
-            assert loader.wait(timeout=300) == 0, (workdir / f"{target}.log").read_text(
-                errors="replace"
-            )[-4000:]
-    finally:
-        for loader in loaders.values():
-            if loader.poll() is None:
-                loader.kill()
-                loader.wait()
-        for handle in handles:
-            handle.close()
-    for target, path in outputs.items():
-        lines = path.read_text(encoding="utf-8").splitlines()
-        run.confirmed[target] = [json.loads(line) for line in lines if line.strip()]
-    return run
-
-
 @pytest.fixture
 def namespaces(real_stack: RealStack) -> Iterator[dict[Target, str]]:
     """A fresh PostgreSQL schema and a fresh MariaDB database; the Ceilometer storage emptied."""
@@ -350,9 +237,8 @@ def assert_loaded_as_stored(
 def test_the_tap_finds_the_metering_endpoint_in_the_real_catalog(real_stack: RealStack) -> None:
     """Keystone v3 password login; the catalog's public metering endpoint in RegionOne."""
     tap = TapCeilometer(config=real_tap_config(real_stack), validate_config=True)
-    assert tap.endpoint == real_stack.ceilometer_url
-    assert tap.api.complex_query_supported() is True
-    assert tap.use_complex_query is True  # query_method auto picks complex on this server
+    assert tap.ceilometer.endpoint == real_stack.ceilometer_url
+    assert tap.ceilometer.complex_query_supported is True  # query_method auto picks complex
 
 
 @pytest.mark.parametrize("query_method", ["complex", "simple"])

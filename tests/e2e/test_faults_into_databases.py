@@ -59,7 +59,7 @@ def _pipeline(
     target: str, namespace: str, config: dict[str, Any], workdir: Path, state: Any = None
 ) -> tuple[int, dict[str, Any] | None, str]:
     """The tap's exit code, the state the target confirmed, and the tap's log."""
-    run = run_pipeline(target, namespace, config, workdir, state)  # type: ignore[arg-type]
+    run = run_pipeline(config, {target: namespace}, workdir, state=state)
     return run.tap_returncode, run.confirmed_state, run.tap_log
 
 

@@ -57,7 +57,7 @@ def _load(
     state: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """`tap-ceilometer --config c | target --config t`; returns the state the target confirmed."""
-    run = run_pipeline(target, namespace, config, workdir, state)  # type: ignore[arg-type]
+    run = run_pipeline(config, {target: namespace}, workdir, state=state)
     assert run.tap_returncode == 0, run.tap_log
     assert run.confirmed_state is not None
     return run.confirmed_state

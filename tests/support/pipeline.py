@@ -1,15 +1,21 @@
-"""`tap-ceilometer --config c [--state s] | target --config t`, as a user runs it."""
+"""`tap-ceilometer --config c [--state s] | tee >(target-postgres) >(target-mysql)`, for tests.
+
+The one pipeline runner of the test suite: the real tap command, its output copied line by line
+to each real target (one or several), optionally killed with SIGKILL after N records.
+"""
 
 from __future__ import annotations
 
+import json
 import subprocess
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field
+from typing import IO, TYPE_CHECKING, Any
 
 from tests.support.tap import prepared_tap_command
-from tests.support.targets import run_target
+from tests.support.targets import REPO_ROOT, target_env, target_executable, write_target_config
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
     from pathlib import Path
 
     from tests.support.targets import Target
@@ -17,31 +23,112 @@ if TYPE_CHECKING:
 
 @dataclass
 class PipelineRun:
-    """How the tap ended, what the target confirmed, and what the tap logged."""
+    """How the tap ended, what it sent, what each target confirmed, and what the tap logged."""
 
-    tap_returncode: int
-    states: list[dict[str, Any]]
-    tap_log: str
+    tap_returncode: int = 0
+    tap_log: str = ""
+    records: list[dict[str, Any]] = field(default_factory=list)
+    confirmed: dict[Target, list[dict[str, Any]]] = field(default_factory=dict)
+
+    def state(self, target: Target) -> dict[str, Any] | None:
+        """The last state `target` printed: where the next run starts."""
+        states = self.confirmed[target]
+        return states[-1] if states else None
 
     @property
     def confirmed_state(self) -> dict[str, Any] | None:
-        """The last state the target printed: where the next run starts."""
-        return self.states[-1] if self.states else None
+        """The last state the (only) target printed."""
+        (target,) = self.confirmed
+        return self.state(target)
+
+    def ids(self) -> set[str]:
+        return {record["message_id"] for record in self.records}
+
+
+def _start_target(
+    target: Target, namespace: str, workdir: Path, handles: list[IO[bytes]]
+) -> subprocess.Popen[bytes]:
+    """The real target, reading stdin; its stdout (STATE lines) and stderr go to files."""
+    out = (workdir / f"{target}.out").open("wb")
+    err = (workdir / f"{target}.log").open("wb")
+    handles += [out, err]
+    return subprocess.Popen(
+        [
+            str(target_executable(target)),
+            "--config",
+            str(write_target_config(target, namespace, workdir)),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=out,  # files, not pipes: a target can never block on its output
+        stderr=err,
+        env=target_env(target),
+        cwd=REPO_ROOT,
+    )
+
+
+def _forward(
+    tap: subprocess.Popen[bytes],
+    loaders: Iterable[subprocess.Popen[bytes]],
+    run: PipelineRun,
+    kill_after: int | None,
+) -> None:
+    """Copy each line of the tap's output to every target; SIGKILL the tap at `kill_after`."""
+    assert tap.stdout is not None
+    for line in tap.stdout:
+        for loader in loaders:
+            assert loader.stdin is not None
+            loader.stdin.write(line)
+        message = json.loads(line)
+        if message["type"] == "RECORD":
+            run.records.append(message["record"])
+            if len(run.records) == kill_after:
+                tap.kill()
+                return
 
 
 def run_pipeline(
-    target: Target,
-    namespace: str,
-    config: dict[str, Any],
+    config: Mapping[str, Any],
+    namespaces: Mapping[Target, str],
     workdir: Path,
-    state: dict[str, Any] | None = None,
+    *,
+    state: Mapping[str, Any] | None = None,
+    kill_after: int | None = None,
 ) -> PipelineRun:
-    """Runs the tap (its own process) into the real target, writing their files in workdir."""
+    """Runs the tap (its own process) into each target, writing their files in workdir.
+
+    Each line the tap writes goes to every target, in order. With `kill_after`, the tap gets
+    SIGKILL right after that many RECORD lines (no chance to write anything more) and the
+    targets then see the end of their input, as in a pipeline whose tap died. The targets
+    must succeed; how the tap ended is in `tap_returncode`.
+    """
     command = prepared_tap_command(workdir, config, state)
-    log_path = workdir / "tap.log"
-    with log_path.open("wb") as log:
-        tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log)
-        assert tap.stdout is not None
-        loaded = run_target(target, namespace, tap.stdout)
-        code = tap.wait(timeout=300)
-    return PipelineRun(code, loaded.states, log_path.read_text(encoding="utf-8"))
+    run = PipelineRun()
+    tap_log = workdir / "tap.log"
+    loaders: dict[Target, subprocess.Popen[bytes]] = {}
+    handles: list[IO[bytes]] = []
+    try:
+        for target, namespace in namespaces.items():
+            loaders[target] = _start_target(target, namespace, workdir, handles)
+        tap_err = tap_log.open("wb")
+        handles.append(tap_err)
+        tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=tap_err)
+        _forward(tap, loaders.values(), run, kill_after)
+        run.tap_returncode = tap.wait(timeout=300)
+        for target, loader in loaders.items():
+            assert loader.stdin is not None
+            loader.stdin.close()
+            assert loader.wait(timeout=300) == 0, (workdir / f"{target}.log").read_text(
+                errors="replace"
+            )[-4000:]
+    finally:
+        for loader in loaders.values():
+            if loader.poll() is None:
+                loader.kill()
+                loader.wait()
+        for handle in handles:
+            handle.close()
+    run.tap_log = tap_log.read_text(encoding="utf-8", errors="replace")
+    for target in namespaces:
+        lines = (workdir / f"{target}.out").read_text(encoding="utf-8").splitlines()
+        run.confirmed[target] = [json.loads(line) for line in lines if line.strip()]
+    return run

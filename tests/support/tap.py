@@ -71,10 +71,18 @@ def parse_messages(text: str) -> TapOutput:
     return TapOutput([json.loads(line) for line in text.splitlines() if line.strip()])
 
 
-def run_tap(config: Mapping[str, Any], state: Mapping[str, Any] | None = None) -> TapOutput:
+def run_tap(
+    config: Mapping[str, Any],
+    state: Mapping[str, Any] | None = None,
+    catalog: Mapping[str, Any] | None = None,
+) -> TapOutput:
     """Sync in this process (fast; the SDK writes Singer messages to sys.stdout)."""
     buffer = io.StringIO()
-    tap = TapCeilometer(config=dict(config), state=dict(state or {}))
+    tap = TapCeilometer(
+        config=dict(config),
+        state=dict(state or {}),
+        catalog=dict(catalog) if catalog is not None else None,
+    )
     with contextlib.redirect_stdout(buffer):
         tap.sync_all()
     return parse_messages(buffer.getvalue())
