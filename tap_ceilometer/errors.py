@@ -2,7 +2,19 @@
 
 from __future__ import annotations
 
-from singer_sdk.exceptions import ConfigValidationError, FatalAPIError
+import logging
+from contextlib import contextmanager
+from typing import TYPE_CHECKING
+
+from singer_sdk.exceptions import (
+    AbortedSyncPausedException,
+    ConfigValidationError,
+    FatalAPIError,
+    MaxRecordsLimitException,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 
 class ConfigError(ConfigValidationError):
@@ -40,3 +52,39 @@ class AnswerTooSlowError(Exception):
         super().__init__(f"page of {limit} samples failed: {cause}")
         self.limit = limit
         self.cause = cause
+
+
+# The failures an operator can act on from their sentence alone: no traceback for these.
+EXPECTED_FAILURES: tuple[type[Exception], ...] = (
+    ConfigError,
+    CredentialsError,
+    UnreachableError,
+    ApiError,
+    MalformedApiDataError,
+)
+# How singer-sdk ends a sync on purpose (`--test` stops each stream after one record).
+_PLANNED_STOPS: tuple[type[Exception], ...] = (
+    MaxRecordsLimitException,
+    AbortedSyncPausedException,
+)
+
+
+def is_expected(failure: BaseException | None) -> bool:
+    """Whether `failure` is one the tap reports in one sentence (or a planned stop)."""
+    return isinstance(failure, EXPECTED_FAILURES + _PLANNED_STOPS) or (
+        failure is not None and isinstance(failure.__cause__, _PLANNED_STOPS)
+    )
+
+
+@contextmanager
+def one_sentence(logger: logging.Logger) -> Iterator[None]:
+    """An expected failure ends the command with its sentence and exit code 1, no traceback
+    (at log level DEBUG the traceback follows); anything else propagates as it is."""
+    try:
+        yield
+    except EXPECTED_FAILURES as failure:
+        if logger.isEnabledFor(logging.DEBUG):
+            raise
+        for sentence in getattr(failure, "errors", None) or [str(failure)]:
+            logger.error("%s", sentence)
+        raise SystemExit(1) from None

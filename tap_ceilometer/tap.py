@@ -6,12 +6,12 @@ import sys
 import threading
 import time
 from functools import cached_property
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk import Tap
 from typing_extensions import override
 
-from tap_ceilometer.errors import ConfigError
+from tap_ceilometer.errors import ConfigError, one_sentence
 from tap_ceilometer.output import SingerOutput, widen_stdout_pipe
 from tap_ceilometer.session import build_session, has_admin_role
 from tap_ceilometer.settings import CONFIG_SCHEMA, ReadSettings, check_settings
@@ -40,6 +40,26 @@ class TapCeilometer(Tap):
     dynamic_catalog = True
     message_writer_class = SingerOutput
     config_jsonschema = CONFIG_SCHEMA
+
+    # --- the command line: an expected failure is one sentence ------------------------------
+
+    @classmethod
+    @override
+    def invoke(cls, *args: Any, **kwargs: Any) -> None:
+        with one_sentence(cls.logger):
+            super().invoke(*args, **kwargs)
+
+    @classmethod
+    @override
+    def cb_discover(cls, *args: Any, **kwargs: Any) -> None:
+        with one_sentence(cls.logger):
+            super().cb_discover(*args, **kwargs)
+
+    @classmethod
+    @override
+    def cb_test(cls, *args: Any, **kwargs: Any) -> None:
+        with one_sentence(cls.logger):
+            super().cb_test(*args, **kwargs)
 
     # --- checks before any data moves ----------------------------------------------------
 
