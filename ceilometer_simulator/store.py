@@ -23,7 +23,7 @@ import msgspec
 
 from ceilometer_simulator.generator import CloudSpec, RawSample, iter_raw_samples
 from ceilometer_simulator.metadata import dict_to_keyval, flatten_metadata
-from ceilometer_simulator.timeutil import iso_from_us, parse_storage_timestamp
+from ceilometer_simulator.timeutil import from_us, iso_from_us, parse_storage_timestamp
 
 BATCH_SIZE = 5_000
 
@@ -487,6 +487,12 @@ class Store:
                 rows = con.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
                 out.append("; ".join(str(r[-1]) for r in rows))
         return out
+
+    def newest_timestamp(self) -> dt.datetime | None:
+        """The timestamp of the newest sample (UTC), or None when the store is empty."""
+        rows = self.fetch("SELECT max(ts) FROM sample", ())
+        newest = rows[0][0] if rows else None
+        return None if newest is None else from_us(int(newest))
 
     def count(self, meter: str | None = None) -> int:
         """Number of samples, of one meter or of all."""

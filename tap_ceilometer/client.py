@@ -24,6 +24,7 @@ ask their API's client for pages.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
     from keystoneauth1 import session as ks_session
     from singer_sdk.exceptions import FatalAPIError
 
+_MARKUP = re.compile(r"<[^>]*>")
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 FIRST_WAIT = 0.5  # seconds, doubled on each retry
 LONGEST_WAIT = 60.0
@@ -117,8 +119,9 @@ class ApiClient(adapter.Adapter):
     # --- what the server said ---------------------------------------------------------------
 
     def error_text(self, content: bytes) -> str:
-        """What the server said went wrong; subclasses read their API's error shape."""
-        return content[:300].decode(errors="replace").strip()
+        """What the server said went wrong, on one line; subclasses read their API's error
+        shape. An HTML page (a proxy's, a WSGI server's) is reduced to its text."""
+        return one_line(content[:2000].decode(errors="replace"))
 
     def status_hint(self, status: int) -> str:
         """What to check after an HTTP error answer, for an operator."""
@@ -246,3 +249,8 @@ class ApiClient(adapter.Adapter):
             },
         )
         metrics.log(self.metrics_logger, point)
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """A server's message on one line: markup and runs of white space removed, cut short."""
+    return " ".join(_MARKUP.sub(" ", text).split())[:limit]

@@ -209,7 +209,10 @@ def check_settings(config: Mapping[str, Any], known: Set[str]) -> None:
             try:
                 dates[key] = parse_api_time(str(config[key]))
             except ValueError:
-                msg = f"{key} {config[key]!r} is not an ISO 8601 date-time."
+                msg = (
+                    f"{key} {config[key]!r} is not an ISO 8601 date-time;"
+                    " write it like 2024-01-01T00:00:00Z."
+                )
                 raise ConfigError(msg) from None
     if "start_date" in dates and "end_date" in dates and dates["end_date"] <= dates["start_date"]:
         msg = "end_date must be later than start_date."

@@ -176,5 +176,9 @@ class TapCeilometer(Tap):
         self.setup_mapper()
 
 
+# `--about` prints the class docstring as the description, inside a template that singer-sdk
+# (0.54.9) dedents as a whole: a second, indented line would shift every line of the output.
+TapCeilometer.__doc__ = " ".join((TapCeilometer.__doc__ or "").split())
+
 if __name__ == "__main__":
     TapCeilometer.cli()

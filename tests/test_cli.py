@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ceilometer_simulator import Simulator
-from tests.support.tap import REPO_ROOT, TAP_EXECUTABLE, run_tap_process, sample, tap_config
+from tests.support.tap import (
+    REPO_ROOT,
+    TAP_EXECUTABLE,
+    prepared_tap_command,
+    run_tap_process,
+    sample,
+    tap_config,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -74,13 +82,60 @@ def test_test_mode_reads_one_record_per_stream(sim: Simulator, tmp_path: Path):
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert sum(m["type"] == "RECORD" for m in records) == 3
+    assert "ERROR" not in result.stderr, "a successful check logs no error"
+
+
+def test_a_debug_run_shows_the_traceback_of_an_expected_failure(sim: Simulator, tmp_path: Path):
+    config = tap_config(sim, password="wrong-password")
+    result = subprocess.run(
+        [*prepared_tap_command(tmp_path, config)],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "TAP_CEILOMETER_LOG_LEVEL": "DEBUG", "LOGLEVEL": "DEBUG"},
+    )
+    assert result.returncode == 1
+    assert "Traceback" in result.stderr
+    assert "Keystone rejected the credentials" in result.stderr
+
+
+def test_a_date_that_is_not_iso_8601_gets_an_example(sim: Simulator, tmp_path: Path):
+    config = tap_config(sim, start_date="yesterday")
+    _fails_clearly(
+        run_tap_process(config, tmp_path), "start_date 'yesterday'", "2024-01-01T00:00:00Z"
+    )
+
+
+def test_about_text_is_not_indented():
+    about = subprocess.run(
+        [str(TAP_EXECUTABLE), "--about"], capture_output=True, text=True, check=True
+    ).stdout
+    described = about.split("Description:", 1)[1].split("Version:", 1)[0]
+    assert "One stream per meter" in described
+    assert not any(line.startswith("    ") for line in described.splitlines())
+
+
+def test_request_metrics_name_the_request_that_was_sent(sim: Simulator, tmp_path: Path):
+    _seed(sim)
+    result = run_tap_process(tap_config(sim), tmp_path)
+    assert result.returncode == 0, result.stderr
+    endpoints = {
+        json.loads(line.split("METRIC: ", 1)[1])["tags"]["endpoint"]
+        for line in result.stderr.splitlines()
+        if "http_request_duration" in line
+    }
+    assert endpoints == {"GET /v2/meters", "GET /v2/capabilities", "POST /v2/query/samples"}
 
 
 def _fails_clearly(result: subprocess.CompletedProcess[str], *needles: str) -> None:
-    assert result.returncode != 0
+    """Exit code 1 and one ERROR line that says it all: no traceback, no secret."""
+    assert result.returncode == 1
     output = result.stdout + result.stderr
+    errors = [line for line in result.stderr.splitlines() if "| ERROR " in line]
+    assert len(errors) == 1, result.stderr[-3000:]
     for needle in needles:
-        assert needle in output, output[-3000:]
+        assert needle in errors[0], output[-3000:]
+    assert "Traceback" not in output
     assert SECRET not in output
     assert "wrong-password" not in output
 

@@ -9,7 +9,7 @@ from urllib.parse import quote
 import msgspec
 from typing_extensions import override
 
-from tap_ceilometer.client import ApiClient
+from tap_ceilometer.client import ApiClient, one_line
 from tap_ceilometer.errors import MalformedApiDataError
 
 FIRST_METER_LIMIT = 10_000
@@ -31,13 +31,13 @@ class CeilometerClient(ApiClient):
         if isinstance(body, dict):
             wrapped = body.get("error_message")
             if isinstance(wrapped, dict):
-                return str(wrapped.get("faultstring") or wrapped)
+                return one_line(str(wrapped.get("faultstring") or wrapped))
             if wrapped:
-                return str(wrapped)[:300]
+                return one_line(str(wrapped))
             keystone = body.get("error")
             if isinstance(keystone, dict):
-                return str(keystone.get("message") or keystone)
-        return str(body)[:300]
+                return one_line(str(keystone.get("message") or keystone))
+        return one_line(str(body))
 
     @override
     def status_hint(self, status: int) -> str:
