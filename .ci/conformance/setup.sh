@@ -49,6 +49,16 @@ command -v flock >/dev/null 2>&1 || apt_install util-linux
 
 mkdir -p "$cache"
 
+# wait_for_exit PID SECONDS: true once PID has exited, false if it still runs after SECONDS.
+wait_for_exit() {
+    local pid="$1" seconds="$2"
+    for _ in $(seq 1 "$seconds"); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 1
+    done
+    ! kill -0 "$pid" 2>/dev/null
+}
+
 # build NAME IMPORT_CHECK: make sure the venv for requirements-NAME.txt exists in the cache.
 build() {
     local name="$1" check="$2"
@@ -67,9 +77,15 @@ build() {
         log "$name: building $venv"
         rm -rf "$venv"
         "$python" -m venv "$venv"
-        # pip's output goes to a log; it is shown only if the install fails.
-        if ! "$venv/bin/python" -m pip install --no-deps --no-input --disable-pip-version-check \
-            -r "$req" >"$venv.pip.log" 2>&1; then
+        # pip's output goes to a log; it is shown only if the install fails. Meanwhile a line
+        # every 20 s says what is going on (the first build takes minutes).
+        "$venv/bin/python" -m pip install --no-deps --no-input --disable-pip-version-check \
+            -r "$req" >"$venv.pip.log" 2>&1 &
+        local pip_pid=$!
+        while ! wait_for_exit "$pip_pid" 20; do
+            log "$name: still installing with pip, $(grep -c '^Collecting\|^Processing' "$venv.pip.log" 2>/dev/null || true) of $(grep -c "==" "$req") pinned packages collected (the real servers of the conformance tier)"
+        done
+        if ! wait "$pip_pid"; then
             grep -v 'is ignored: it is neither a file nor a directory' "$venv.pip.log" | tail -40 >&2
             echo "conformance setup: pip install for $name failed (full log: $venv.pip.log)" >&2
             exit 1
