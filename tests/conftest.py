@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import types
 from typing import TYPE_CHECKING
 
+import backoff._sync
 import pytest
 
 from ceilometer_simulator import Simulator
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+
+
+@pytest.fixture
+def backoff_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Retries happen as in production, without the seconds of waiting between them."""
+    waits: list[float] = []
+    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=waits.append))
+    return waits
 
 
 @pytest.fixture

@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import io
-import types
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import backoff._sync
 import pytest
 from singer_sdk.exceptions import FatalAPIError
 
@@ -22,18 +20,12 @@ if TYPE_CHECKING:
 
     from ceilometer_simulator import Simulator
 
+pytestmark = pytest.mark.usefixtures("backoff_waits")
+
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 QUERY = r"^/v2/query/samples"
 METER = "disk.write.bytes"
 STREAM = "disk_write_bytes"
-
-
-@pytest.fixture(autouse=True)
-def backoff_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries happen as in production, without the seconds of waiting between them."""
-    waits: list[float] = []
-    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=waits.append))
-    return waits
 
 
 @pytest.fixture

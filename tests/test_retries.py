@@ -8,11 +8,9 @@ exports every sample.
 
 from __future__ import annotations
 
-import types
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-import backoff._sync
 import pytest
 
 from ceilometer_simulator import FaultRule
@@ -21,6 +19,8 @@ from tests.support.tap import expected_records, run_tap, sample, tap_config
 
 if TYPE_CHECKING:
     from ceilometer_simulator import Simulator
+
+pytestmark = pytest.mark.usefixtures("backoff_waits")
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 METER = "network.outgoing.bytes"
@@ -44,14 +44,6 @@ KINDS: dict[str, dict[str, Any]] = {
     "timeout": {"action": "slow", "delay": 1.0},
     "token refused": {"action": "status", "status": 401},
 }
-
-
-@pytest.fixture(autouse=True)
-def backoff_waits(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """Retries happen as in production, without the seconds of waiting between them."""
-    waits: list[float] = []
-    monkeypatch.setattr(backoff._sync, "time", types.SimpleNamespace(sleep=waits.append))
-    return waits
 
 
 @pytest.fixture

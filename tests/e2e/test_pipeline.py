@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -13,16 +11,13 @@ from ceilometer_simulator import CloudSpec
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.pipeline import run_pipeline
-from tests.support.tap import expected_records, sample, tap_command, tap_config
+from tests.support.tap import expected_records, sample, tap_config
 from tests.support.targets import (
     TARGETS,
     fresh_namespace,
     prepare_tables,
     read_table,
     table_names,
-    target_env,
-    target_executable,
-    write_target_config,
 )
 
 if TYPE_CHECKING:
@@ -146,31 +141,9 @@ def test_a_run_killed_midway_resumes_without_loss(
     )
     _prepare(target, namespace, meters)
     config = tap_config(sim, page_size=100)
-    config_path = tmp_path / "tap.json"
-    config_path.write_text(json.dumps(config), encoding="utf-8")
-    target_config = write_target_config(target, namespace, tmp_path)  # type: ignore[arg-type]
-    tap = subprocess.Popen(
-        tap_command(config_path), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL
-    )
-    loader = subprocess.Popen(
-        [str(target_executable(target)), "--config", str(target_config)],  # type: ignore[arg-type]
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=target_env(target),  # type: ignore[arg-type]
-    )
-    assert tap.stdout is not None
-    assert loader.stdin is not None
-    records = 0
-    for line in tap.stdout:
-        loader.stdin.write(line)
-        records += json.loads(line)["type"] == "RECORD"
-        if records == kill_after:  # SIGKILL: no chance to write anything more
-            tap.kill()
-            break
-    tap.wait()
-    out, _ = loader.communicate(timeout=300)
-    confirmed = [json.loads(line) for line in out.splitlines() if line.strip()]
+    killed = run_pipeline(config, {target: namespace}, tmp_path, kill_after=kill_after)
+    assert len(killed.records) == kill_after  # SIGKILL: no chance to write anything more
+    confirmed = killed.confirmed[target]
     partial = _database(target, namespace, meters)
     assert 0 < len(partial) <= kill_after
     _load(target, namespace, config, tmp_path, confirmed[-1] if confirmed else None)
