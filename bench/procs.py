@@ -160,7 +160,7 @@ class SimulatorProcess:
             self.stop()
             raise RuntimeError(f"the simulator did not start; see {self.log}")
         self.load_seconds = time.perf_counter() - started
-        fields = dict(part.split("=", 1) for part in line.split()[1:])
+        fields = dict(part.split("=", 1) for part in line.split()[1:] if "=" in part)
         self.url, self.auth_url = fields["url"], fields["auth_url"]
         count = int(fields["samples"])
         if count != self.samples:
