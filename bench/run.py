@@ -289,7 +289,7 @@ class Bench:
 
     def sdk_record_path(self, tap_cfg: Path, n: int, fast_wall: float) -> dict[str, Any]:
         """The tap alone with every record on the SDK's own path: an identity stream map per
-        stream turns off MeterStream's fast `_write_record_message` and writes the same rows
+        stream turns off SampleStream's fast `_write_record_message` and writes the same rows
         (tests/test_sdk_paths.py). Its time over the fast path's is the fast path's gain."""
         config = json.loads(tap_cfg.read_text(encoding="utf-8"))
         config["stream_maps"] = {name: {} for name in stream_names(self.meters).values()}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Set
 
 QUERY_METHODS = ("auto", "complex", "simple")
+LAYOUTS = ("per_meter", "single")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 CONDITION = th.ObjectType(
@@ -143,6 +145,27 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="Filter queries and the meters they apply to; each keeps its own bookmark",
     ),
     th.Property(
+        "layout",
+        th.StringType,
+        default="per_meter",
+        allowed_values=list(LAYOUTS),
+        description=(
+            "per_meter: one stream (table) per meter; single: one stream `samples` for every"
+            " meter (the original request's one table), bookmarks still kept per meter"
+        ),
+    ),
+    th.Property(
+        "partition",
+        th.ObjectType(
+            th.Property("index", th.IntegerType, required=True, description="0 to count - 1"),
+            th.Property("count", th.IntegerType, required=True, description="How many parts"),
+        ),
+        description=(
+            "Export one stable, disjoint share of the meters (by a hash of the meter name);"
+            " `count` runs with indexes 0 to count - 1 export everything once"
+        ),
+    ),
+    th.Property(
         "start_date",
         th.DateTimeType,
         description="Export samples from this time on (first run); default: all",
@@ -229,6 +252,8 @@ def check_settings(config: Mapping[str, Any], known: Set[str]) -> None:
     if config.get("request_timeout") is not None and float(config["request_timeout"]) <= 0:
         msg = "request_timeout must be positive."
         raise ConfigError(msg)
+    if config.get("partition") is not None:
+        Partition.from_config(config["partition"])
 
 
 @dataclass(frozen=True)
@@ -251,3 +276,30 @@ class ReadSettings:
             lookback=timedelta(seconds=int(config.get("lookback_window") or 0)),
             query_method=str(config.get("query_method") or "auto"),
         )
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One share of a partitioned export: the meters whose name hashes to `index` of `count`."""
+
+    index: int = 0
+    count: int = 1
+
+    @classmethod
+    def from_config(cls, value: Any) -> Partition:
+        if value is None:
+            return cls()
+        index, count = value.get("index"), value.get("count")
+        if not isinstance(count, int) or count < 1:
+            msg = f"partition.count must be a whole number of at least 1, not {count!r}."
+            raise ConfigError(msg)
+        if not isinstance(index, int) or not 0 <= index < count:
+            msg = f"partition.index must be 0 to {count - 1} (partition.count - 1), not {index!r}."
+            raise ConfigError(msg)
+        return cls(index, count)
+
+    def owns(self, name: str) -> bool:
+        """Whether `name` falls in this share: stable across runs, machines and Python
+        versions (a digest of the name, not Python's salted hash)."""
+        digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+        return int.from_bytes(digest, "big") % self.count == self.index

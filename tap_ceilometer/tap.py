@@ -14,7 +14,7 @@ from typing_extensions import override
 from tap_ceilometer.errors import ConfigError, one_sentence
 from tap_ceilometer.output import SingerOutput, widen_stdout_pipe
 from tap_ceilometer.session import build_session, has_admin_role
-from tap_ceilometer.settings import CONFIG_SCHEMA, ReadSettings, check_settings
+from tap_ceilometer.settings import CONFIG_SCHEMA, Partition, ReadSettings, check_settings
 from tap_ceilometer.v2.catalog import MeterCatalog
 from tap_ceilometer.v2.client import CeilometerClient
 from tap_ceilometer.v2.query import Selection, parse_selections
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from keystoneauth1 import session as ks_session
 
-    from tap_ceilometer.v2.streams import MeterStream
+    from tap_ceilometer.v2.streams import SampleStream
 
 READER_SWITCH_INTERVAL = 0.001  # seconds; see sync_all
 
@@ -111,14 +111,20 @@ class TapCeilometer(Tap):
     # --- streams ---------------------------------------------------------------------------
 
     @override
-    def discover_streams(self) -> list[MeterStream]:
+    def discover_streams(self) -> list[SampleStream]:
         catalog = MeterCatalog(
             client=self.ceilometer,
             meters=self.config.get("meters"),
             selections=self.selections,
             sees_every_project=has_admin_role(self.keystone_session),
+            partition=Partition.from_config(self.config.get("partition")),
         )
-        return catalog.streams(self, read=ReadSettings.from_config(self.config), stop=self.stop)
+        return catalog.streams(
+            self,
+            read=ReadSettings.from_config(self.config),
+            stop=self.stop,
+            layout=str(self.config.get("layout") or "per_meter"),
+        )
 
     # --- running continuously, stopping cleanly ---------------------------------------------
 

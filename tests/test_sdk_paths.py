@@ -1,6 +1,6 @@
 """The tap's fast record path and the SDK's own path give the same rows for the same input.
 
-With nothing to drop, map or flatten, MeterStream writes records itself (v2/streams.py,
+With nothing to drop, map or flatten, SampleStream writes records itself (v2/streams.py,
 `_write_record_message`); otherwise the SDK's path runs: stream maps, schema flattening, a
 deselected property, BATCH files. Each test runs the same cloud both ways and compares the
 rows, with the expected difference computed here, and the bookmarks.

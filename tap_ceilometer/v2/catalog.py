@@ -1,14 +1,16 @@
-"""Which meters to export, and one MeterStream for each with the selections that apply to it."""
+"""Which meters to export, and the streams that read them: one per meter, or one for all."""
 
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING
 
 from tap_ceilometer.errors import ConfigError
 from tap_ceilometer.naming import stream_names
-from tap_ceilometer.v2.streams import MeterStream
+from tap_ceilometer.settings import Partition
+from tap_ceilometer.v2.streams import Read, SampleStream
 
 if TYPE_CHECKING:
     import threading
@@ -21,6 +23,10 @@ if TYPE_CHECKING:
     from tap_ceilometer.v2.query import Selection
 
 
+# The stream (table) of `layout: single`, the original request's one table for all meters.
+SINGLE_STREAM = "samples"
+
+
 @dataclass(frozen=True)
 class MeterCatalog:
     """The `meters` and `selections` settings, resolved against what Ceilometer lists."""
@@ -29,6 +35,7 @@ class MeterCatalog:
     meters: Sequence[str] | None
     selections: Sequence[Selection]
     sees_every_project: bool
+    partition: Partition = field(default_factory=Partition)
 
     def meter_names(self) -> list[str]:
         """The meters to export: every visible one, or the named ones after checking them."""
@@ -66,25 +73,37 @@ class MeterCatalog:
             or (s.meters is None and (self.meters is None or meter in self.meters))
         ]
 
-    def streams(self, tap: Tap, *, read: ReadSettings, stop: threading.Event) -> list[MeterStream]:
-        """One stream per meter, named for SQL (naming.py), with its selections."""
+    def partition_meters(self) -> list[str]:
+        """The meters to export in this run: `meter_names()`, or this partition's share."""
         meters = self.meter_names()
-        names = stream_names(meters)
-        streams = []
+        if self.partition.count == 1:
+            return meters
+        mine = [meter for meter in meters if self.partition.owns(meter)]
+        self.client.log.info(
+            "Partition %d of %d: %d of the %d meters.",
+            self.partition.index,
+            self.partition.count,
+            len(mine),
+            len(meters),
+        )
+        return mine
+
+    def streams(
+        self, tap: Tap, *, read: ReadSettings, stop: threading.Event, layout: str = "per_meter"
+    ) -> list[SampleStream]:
+        """`per_meter`: one stream per meter, named for SQL (naming.py), with its selections.
+        `single`: one stream `samples` for every meter, bookmarks still per meter."""
+        meters = self.partition_meters()
+        reads: dict[str, list[Read]] = {}
         for meter in meters:
             selections = self.selections_for(meter)
             if self.selections and not selections:
                 msg = f"Meter {meter!r} is in 'meters' but no selection applies to it."
                 raise ConfigError(msg)
-            streams.append(
-                MeterStream(
-                    tap,
-                    meter=meter,
-                    name=names[meter],
-                    client=self.client,
-                    read=read,
-                    stop=stop,
-                    selections=selections,
-                )
-            )
-        return streams
+            reads[meter] = [Read(meter, s) for s in selections] or [Read(meter)]
+        stream = partial(SampleStream, tap, client=self.client, read=read, stop=stop)
+        if layout == "single":
+            every = [r for meter in meters for r in reads[meter]]
+            return [stream(name=SINGLE_STREAM, reads=every, by_meter=True)]
+        names = stream_names(meters)
+        return [stream(name=names[meter], reads=reads[meter]) for meter in meters]

@@ -1,8 +1,10 @@
-"""MeterStream: the samples of one meter, read oldest first, one bookmark per selection.
+"""SampleStream: samples read oldest first, one bookmark per meter and selection.
 
 A plain `singer_sdk.Stream` (see client.py for why not a RESTStream): it is handed its
-client, the read settings and the run's stop flag when it is built, asks the reader
-(reader.py) for pages, and keeps the bookmark at the last (timestamp, message_id) it sent.
+client, the read settings, the run's stop flag and what to read when it is built, asks the
+reader (reader.py) for pages, and keeps each bookmark at the last (timestamp, message_id) it
+sent. With `layout: per_meter` a stream reads one meter (under each selection that applies);
+with `layout: single` one stream `samples` reads them all, a state partition per meter.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import sys
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -27,7 +30,7 @@ from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 
 if TYPE_CHECKING:
     import threading
-    from collections.abc import Callable, Generator, Iterable, Sequence
+    from collections.abc import Callable, Generator, Iterable, Mapping, Sequence
 
     from singer_sdk import Tap
     from singer_sdk.helpers.types import Context
@@ -41,10 +44,26 @@ if TYPE_CHECKING:
 # so that a resumed run continues inside a tie instead of repeating or skipping it.
 MESSAGE_ID_KEY = "replication_key_message_id"
 SELECTION_KEY = "selection"
+METER_KEY = "meter"
 
 
-class MeterStream(Stream):
-    """Samples of one Ceilometer meter."""
+@dataclass(frozen=True)
+class Read:
+    """What one bookmark covers: the samples of a meter, under a selection or none."""
+
+    meter: str
+    selection: Selection | None = None
+
+    def context(self, *, by_meter: bool) -> dict[str, str]:
+        """This read's state partition (SDK context); per_meter streams leave the meter out."""
+        context = {METER_KEY: self.meter} if by_meter else {}
+        if self.selection is not None:
+            context[SELECTION_KEY] = self.selection.key
+        return context
+
+
+class SampleStream(Stream):
+    """Samples of one Ceilometer meter (layout per_meter), or of every meter (single)."""
 
     primary_keys = ("message_id",)
     replication_key = "timestamp"
@@ -60,18 +79,18 @@ class MeterStream(Stream):
         self,
         tap: Tap,
         *,
-        meter: str,
         name: str,
+        reads: Sequence[Read],
         client: CeilometerClient,
         read: ReadSettings,
         stop: threading.Event,
-        selections: Sequence[Selection] = (),
+        by_meter: bool = False,
     ) -> None:
-        self.meter = meter
+        self.by_meter = by_meter
+        self.reads = {_key(r.context(by_meter=by_meter)): r for r in reads}
         self.client = client
         self.read = read
         self.stop = stop
-        self.selections = {selection.key: selection for selection in selections}
         super().__init__(tap, name=name, schema=SAMPLE_SCHEMA)
         self.STATE_MSG_FREQUENCY = read.page_size
         self._plain_output: bool | None = None
@@ -90,14 +109,12 @@ class MeterStream(Stream):
     @property
     @override
     def partitions(self) -> list[dict[str, Any]] | None:
-        if not self.selections:
-            return None
-        return [{SELECTION_KEY: key} for key in self.selections]
+        contexts = [dict(key) for key in self.reads]
+        # One meter without selections keeps its bookmark at the stream's level, as always.
+        return None if contexts == [{}] else contexts
 
-    def _selection(self, context: Context | None) -> Selection | None:
-        if not context:
-            return None
-        return self.selections[context[SELECTION_KEY]]
+    def _read_for(self, context: Context | None) -> Read:
+        return self.reads[_key(context or {})]
 
     def _start(self, context: Context | None) -> Cursor:
         """Where this run starts: the bookmark (minus the lookback window) or start_date."""
@@ -128,60 +145,68 @@ class MeterStream(Stream):
         method = self.read.query_method
         return method == "complex" or (method == "auto" and self.client.complex_query_supported)
 
-    def _smaller_when_failing(self, limit: int, call: Callable[[], list[Any]]) -> list[Any]:
+    def _smaller_when_failing(
+        self, meter: str, limit: int, call: Callable[[], list[Any]]
+    ) -> list[Any]:
         """Retried failures that a smaller page may avoid become AnswerTooSlowError."""
         try:
             return call()
         except RetriesExhaustedError as failure:
             self.logger.warning(
                 "Meter %s: a page of %d samples failed after retries (%s); asking for less.",
-                self.meter,
+                meter,
                 limit,
                 failure,
             )
             raise AnswerTooSlowError(limit, failure) from None
 
-    def _fetch_complex(self, filter_: dict[str, Any], limit: int) -> list[Any]:
-        return self._smaller_when_failing(
-            limit, lambda: self.client.query_samples(filter_, ORDER_BY, limit)
-        )
+    def _pages(
+        self, target: Read, builder: RecordBuilder, start: Cursor, end: datetime, submit: Any
+    ) -> Generator[list[dict[str, Any]], None, None]:
+        """The reader that suits the server and the selection (reader.py)."""
+        meter, selection, size = target.meter, target.selection, self.read.page_size
 
-    def _fetch_simple(self, params: list[tuple[str, str]], limit: int) -> list[Any]:
-        return self._smaller_when_failing(
-            limit, lambda: self.client.meter_samples(self.meter, params, limit)
+        def fetch_complex(filter_: dict[str, Any], limit: int) -> list[Any]:
+            return self._smaller_when_failing(
+                meter, limit, lambda: self.client.query_samples(filter_, ORDER_BY, limit)
+            )
+
+        def fetch_simple(params: list[tuple[str, str]], limit: int) -> list[Any]:
+            return self._smaller_when_failing(
+                meter, limit, lambda: self.client.meter_samples(meter, params, limit)
+            )
+
+        if self._use_complex_query(selection):
+            return keyset_pages(
+                fetch_complex,
+                lambda sample: builder.build(sample, new_format=True),
+                meter=meter,
+                selection=selection,
+                start=start,
+                end=end,
+                page_size=size,
+                submit=submit,
+            )
+        return window_pages(
+            fetch_simple,
+            lambda sample: builder.build(sample, new_format=False),
+            selection=selection,
+            start=start,
+            end=end,
+            page_size=size,
         )
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         if self.stop.is_set():
             return
-        selection = self._selection(context)
-        builder = RecordBuilder(self.meter, self.logger)
+        target = self._read_for(context)
+        builder = RecordBuilder(target.meter, self.logger)
         start, end = self._start(context), self._end(context)
         # One worker reads the next keyset page ahead while this thread writes the current
         # one; without it every request leaves the target starved for as long as it takes.
         reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"read-{self.name}")
-        pages: Generator[list[dict[str, Any]], None, None]
-        if self._use_complex_query(selection):
-            pages = keyset_pages(
-                self._fetch_complex,
-                lambda sample: builder.build(sample, new_format=True),
-                meter=self.meter,
-                selection=selection,
-                start=start,
-                end=end,
-                page_size=self.read.page_size,
-                submit=reader.submit,
-            )
-        else:
-            pages = window_pages(
-                self._fetch_simple,
-                lambda sample: builder.build(sample, new_format=False),
-                selection=selection,
-                start=start,
-                end=end,
-                page_size=self.read.page_size,
-            )
+        pages = self._pages(target, builder, start, end, reader.submit)
         try:
             for page in pages:
                 for record in page:
@@ -189,14 +214,14 @@ class MeterStream(Stream):
                     # Resumed here only once the SDK has written the record and moved the
                     # bookmark: stopping now leaves a state that covers exactly what was sent.
                     if self.stop.is_set():
-                        self.logger.info("Meter %s: stopping on request.", self.meter)
+                        self.logger.info("Meter %s: stopping on request.", target.meter)
                         return
                 del page  # not held while the next page is awaited
         finally:
             pages.close()
             reader.shutdown(wait=False, cancel_futures=True)
         if builder.repairs:
-            self.logger.warning("Meter %s: repairs made: %s", self.meter, dict(builder.repairs))
+            self.logger.warning("Meter %s: repairs made: %s", target.meter, dict(builder.repairs))
 
     # --- bookmarks -----------------------------------------------------------------------
 
@@ -217,8 +242,8 @@ class MeterStream(Stream):
             state[MESSAGE_ID_KEY] = position[1]
 
     # Private in singer-sdk 0.54.9 (Stream._process_record): it copies the partition context
-    # into every record. The selection key is no column of a sample, and meter streams have
-    # no children, so there is nothing else for it to do.
+    # into every record. The meter and selection keys are no columns of a sample (the meter is
+    # `counter_name`), and sample streams have no children: there is nothing else for it to do.
     @override
     def _process_record(
         self,
@@ -262,3 +287,7 @@ class MeterStream(Stream):
             )
         )
         self.state_manager.is_flushed = False
+
+
+def _key(context: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    return tuple(sorted(context.items()))

@@ -203,3 +203,32 @@ def test_a_backfill_beside_the_incremental_export_adds_the_past_once(
     )
     _load(target, namespace, tap_config(sim, start_date=since.isoformat()), tmp_path, state)
     assert _database(target, namespace, meter) == _cloud(sim, meter)
+
+
+def test_the_single_layout_loads_one_table_killed_and_resumed(
+    sim: Simulator, target: str, namespace: str, tmp_path: Path
+):
+    """`layout: single`: every meter in table `samples`; a run killed inside a tie of the
+    second meter resumes from the confirmed state, and the table is the cloud, sample for
+    sample."""
+    meters = ["disk.read.bytes", "network.outgoing.bytes", "vcpus"]
+    sim.store.add_samples(
+        sample(meter, T0 + timedelta(seconds=i // 300), i, project_id=f"p{i % 3}")
+        for meter in meters
+        for i in range(900)
+    )
+    _prepare(target, namespace, ["samples"])
+    config = tap_config(sim, page_size=100, layout="single")
+    killed = run_pipeline(config, {target: namespace}, tmp_path, kill_after=1_250)
+    assert killed.tap_returncode != 0
+    partial = read_table(target, namespace, "samples")  # type: ignore[arg-type]
+    assert 0 < len(partial) <= 1_250
+    state = _load(target, namespace, config, tmp_path, killed.state(target))  # type: ignore[arg-type]
+    rows = {
+        row["message_id"]: {c: row[c] for c in COLUMNS}
+        for row in read_table(target, namespace, "samples")
+    }  # type: ignore[arg-type]
+    assert rows == _cloud(sim, meters)
+    assert table_names(target, namespace) == ["samples"]  # type: ignore[arg-type]
+    contexts = [p["context"] for p in state["bookmarks"]["samples"]["partitions"]]
+    assert sorted(c["meter"] for c in contexts) == sorted(meters)
