@@ -76,8 +76,10 @@ if ! works310 "$py310"; then
     done
 fi
 [[ -n "$py310" ]] || die "no working Python 3.10 found (set PYTHON310=/path/to/python3.10)"
-# A pyenv shim named python3.10 may be on PATH and refuse to run; put a real one first.
-py310="$("$py310" -c 'import sys; print(sys.executable)')"
+# A pyenv shim named python3.10 may be on PATH and refuse to run; put a real one first. The
+# interpreter's own path, with links resolved: when .tools/bin is already on PATH (a command
+# run from .ci/test), python3.10 is this very link, and linking it to itself broke it.
+py310="$(readlink -f "$("$py310" -c 'import sys; print(sys.executable)')")"
 ln -sfn "$py310" "$TOOLS/bin/python3.10"
 export PATH="$TOOLS/bin:$PATH"
 say "python3.10 -> $py310"

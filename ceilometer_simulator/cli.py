@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"ceilometer-simulator url={sim.url} auth_url={sim.auth_url} "
         f"auth_url_v2={sim.auth_url_v2} username=admin project=admin domain=Default "
-        f"samples={sim.store.count()} (the admin password is in meltano.yml's dev environment)",
+        f"samples={sim.store.count()}",
         flush=True,
     )
     try:

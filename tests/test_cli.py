@@ -22,6 +22,8 @@ from tests.support.tap import (
 if TYPE_CHECKING:
     from pathlib import Path
 
+    from pytest_httpserver import HTTPServer
+
 SECRET = "admin-secret"
 
 
@@ -172,3 +174,19 @@ def test_wrong_endpoint_is_reported(sim: Simulator, tmp_path: Path):
 def test_gnocchi_clouds_are_explained(tmp_path: Path):
     with Simulator(gnocchi=True) as gnocchi:
         _fails_clearly(run_tap_process(tap_config(gnocchi), tmp_path), "HTTP 410", "Gnocchi")
+
+
+def test_malformed_api_data_is_one_sentence(httpserver: HTTPServer, tmp_path: Path):
+    """A Ceilometer (here a stand-in) that sends a sample without a message_id."""
+    httpserver.expect_request("/v2/capabilities").respond_with_json(
+        {"api": {"samples:query:complex": True}}
+    )
+    httpserver.expect_request("/v2/meters").respond_with_json([{"name": "cpu_util"}])
+    bad = {"meter": "cpu_util", "timestamp": "2024-01-01T00:00:00", "volume": 1.0}
+    httpserver.expect_request("/v2/query/samples", method="POST").respond_with_json([bad])
+    config = {
+        "token": SECRET,
+        "endpoint_override": httpserver.url_for("/").rstrip("/"),
+        "start_date": "2000-01-01T00:00:00Z",
+    }
+    _fails_clearly(run_tap_process(config, tmp_path), "malformed data", "has no message_id")

@@ -220,7 +220,7 @@ def test_the_single_layout_loads_one_table_killed_and_resumed(
     _prepare(target, namespace, ["samples"])
     config = tap_config(sim, page_size=100, layout="single")
     killed = run_pipeline(config, {target: namespace}, tmp_path, kill_after=1_250)
-    assert killed.tap_returncode != 0
+    assert len(killed.records) == 1_250  # the targets saw no line after the kill
     partial = read_table(target, namespace, "samples")  # type: ignore[arg-type]
     assert 0 < len(partial) <= 1_250
     state = _load(target, namespace, config, tmp_path, killed.state(target))  # type: ignore[arg-type]
