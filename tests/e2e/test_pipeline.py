@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -232,3 +233,29 @@ def test_the_single_layout_loads_one_table_killed_and_resumed(
     assert table_names(target, namespace) == ["samples"]  # type: ignore[arg-type]
     contexts = [p["context"] for p in state["bookmarks"]["samples"]["partitions"]]
     assert sorted(c["meter"] for c in contexts) == sorted(meters)
+
+
+def test_three_partitions_in_parallel_load_the_whole_cloud_once(sim: Simulator, tmp_path: Path):
+    """`partition` 0, 1 and 2 of 3, three tap | target-postgres pipelines at once into one
+    schema: every sample in exactly one table row, each partition with its own state."""
+    meters = [f"meter.{i}" for i in range(9)] + ["cpu_util", "disk.read.bytes"]
+    sim.store.add_samples(
+        sample(meter, T0 + timedelta(seconds=i // 5), i) for meter in meters for i in range(300)
+    )
+    with fresh_namespace("target-postgres", prefix="part") as namespace:
+
+        def load(index: int) -> dict[str, Any] | None:
+            workdir = tmp_path / f"part-{index}"
+            workdir.mkdir()
+            config = tap_config(sim, page_size=100, partition={"index": index, "count": 3})
+            run = run_pipeline(config, {"target-postgres": namespace}, workdir)
+            assert run.tap_returncode == 0, run.tap_log[-3000:]
+            return run.confirmed_state
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            states = list(pool.map(load, range(3)))
+        assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)
+        owned = [set((state or {})["bookmarks"]) for state in states]
+        assert all(owned)
+        assert set.union(*owned) == set(stream_names(meters).values())
+        assert sum(len(o) for o in owned) == len(meters)  # no meter in two partitions
