@@ -40,7 +40,6 @@ from tap_ceilometer.errors import (
     ApiError,
     ConfigError,
     CredentialsError,
-    MalformedApiDataError,
     RetriesExhaustedError,
     UnreachableError,
 )
@@ -93,6 +92,17 @@ class ApiClient(adapter.Adapter):
         self.request_timeout = timeout
         self.log = logger or logging.getLogger("tap-ceilometer")
         self.metrics_logger = metrics.get_metrics_logger()
+        self._retried_try = backoff.on_exception(
+            backoff.expo,
+            _TryFailedError,
+            max_tries=max_retries + 1,
+            jitter=backoff.random_jitter,
+            on_backoff=self._log_retry,
+            logger=None,
+            base=2,
+            factor=FIRST_WAIT,
+            max_value=LONGEST_WAIT,
+        )(self._try)
 
     # --- where ------------------------------------------------------------------------------
 
@@ -152,19 +162,8 @@ class ApiClient(adapter.Adapter):
         what = f"{method} {path}"
         url = f"{self.endpoint}{path}"
         get_token(self.session)  # bad credentials: one clear error, not a retried failure
-        retried = backoff.on_exception(
-            backoff.expo,
-            _TryFailedError,
-            max_tries=self.max_retries + 1,
-            jitter=backoff.random_jitter,
-            on_backoff=self._log_retry,
-            logger=None,
-            base=2,
-            factor=FIRST_WAIT,
-            max_value=LONGEST_WAIT,
-        )(self._try)
         try:
-            return retried(method, url, what, params, json)
+            return self._retried_try(method, url, what, params, json)
         except _TryFailedError as failure:
             raise failure.final from None
 
@@ -220,8 +219,9 @@ class ApiClient(adapter.Adapter):
             return msgspec.json.decode(content)
         except msgspec.DecodeError:
             # A cut or garbled body is a transport fault more often than a server bug.
+            # Retries exhausted, a sample page is still asked for in smaller pieces.
             problem = f"{what}: the answer is not valid JSON ({len(content)} bytes)"
-            final = MalformedApiDataError(
+            final = RetriesExhaustedError(
                 f"{what} kept answering with a body that is not JSON; is {self.endpoint} "
                 f"{self.api_name}'s endpoint?"
             )

@@ -99,3 +99,14 @@ def test_an_unreachable_api_is_retried_then_named(backoff_waits: list[float]) ->
     with pytest.raises(UnreachableError, match=r"Cannot reach Ceilometer at http://127\.0\.0\.1:9"):
         run_tap(config)
     assert len(backoff_waits) == 1
+
+
+def test_an_endpoint_that_never_answers_json_is_named(
+    cloud: Simulator, backoff_waits: list[float]
+) -> None:
+    """Not Ceilometer at all (a proxy's page, another service): after the retries, one
+    sentence naming the endpoint."""
+    cloud.faults.add(FaultRule(method="GET", path=r"^/v2/meters$", action="garbage"))
+    with pytest.raises(RetriesExhaustedError, match="kept answering with a body that is not JSON"):
+        run_tap(tap_config(cloud, max_retries=1))
+    assert len(backoff_waits) == 1
