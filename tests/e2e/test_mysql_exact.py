@@ -145,23 +145,19 @@ def test_a_pipe_through_the_mapper_is_exact_from_an_empty_database(
     _assert_exact(sim, database, ["disk.read.bytes", "volume.size"])
 
 
-def test_a_table_the_target_already_made_is_widened(database: str) -> None:
+def test_a_table_the_target_already_made_is_widened(database: str, tmp_path: Path) -> None:
     """A table target-mysql created (FLOAT, DATETIME) before the mapper was used."""
     run_target("target-mysql", database, [schema_message("cpu_util")])
     assert column_types("target-mysql", database, "cpu_util")["counter_volume"] == "float"
-    config = json.dumps(target_config("target-mysql", database))
-    config_path = Path(f"/tmp/mapper-{uuid.uuid4().hex}.json")  # noqa: S108
-    config_path.write_text(config, encoding="utf-8")
-    try:
-        done = subprocess.run(
-            [str(MAPPER), "--config", str(config_path)],
-            input=json.dumps(schema_message("cpu_util")) + "\n",
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-    finally:
-        config_path.unlink()
+    config_path = tmp_path / "target-mysql.json"
+    config_path.write_text(json.dumps(target_config("target-mysql", database)), encoding="utf-8")
+    done = subprocess.run(
+        [str(MAPPER), "--config", str(config_path)],
+        input=json.dumps(schema_message("cpu_util")) + "\n",
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout) == schema_message("cpu_util"), "messages pass unchanged"
     types = column_types("target-mysql", database, "cpu_util")
