@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,6 +17,7 @@ from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.tap import comparable, expected_records, prepared_tap_command, sample, tap_config
 from tests.support.targets import (
+    MYSQL_EXACT_MAPPER,
     REPO_ROOT,
     column_types,
     fresh_namespace,
@@ -34,12 +33,12 @@ from tests.support.targets import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
     from ceilometer_simulator import Simulator
 
 pytestmark = pytest.mark.e2e
 
-MAPPER = Path(sys.executable).parent / "tap-ceilometer-mysql-exact"
 MELTANO = REPO_ROOT / ".tools" / "meltano-venv" / "bin" / "meltano"
 T0 = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=UTC)
 EXTREMES = [1e-300, 12345678901.25, -2.5e300, 0.1, 5e-324, 1.25e308]
@@ -114,7 +113,7 @@ def test_a_pipe_through_the_mapper_is_exact_from_an_empty_database(
             prepared_tap_command(tmp_path, tap_cfg, state), stdout=subprocess.PIPE
         )
         mapper = subprocess.Popen(
-            [str(MAPPER), "--config", str(config_path)],
+            [str(MYSQL_EXACT_MAPPER), "--config", str(config_path)],
             stdin=tap.stdout,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -152,7 +151,7 @@ def test_a_table_the_target_already_made_is_widened(database: str, tmp_path: Pat
     config_path = tmp_path / "target-mysql.json"
     config_path.write_text(json.dumps(target_config("target-mysql", database)), encoding="utf-8")
     done = subprocess.run(
-        [str(MAPPER), "--config", str(config_path)],
+        [str(MYSQL_EXACT_MAPPER), "--config", str(config_path)],
         input=json.dumps(schema_message("cpu_util")) + "\n",
         capture_output=True,
         text=True,
@@ -172,7 +171,7 @@ def test_a_mapper_that_cannot_reach_mysql_says_so_in_one_line(tmp_path: Path) ->
         encoding="utf-8",
     )
     done = subprocess.run(
-        [str(MAPPER), "--config", str(config_path)],
+        [str(MYSQL_EXACT_MAPPER), "--config", str(config_path)],
         input="",
         capture_output=True,
         text=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import tempfile
 import uuid
 from contextlib import contextmanager
@@ -38,6 +39,7 @@ TARGETS: tuple[Target, ...] = get_args(Target)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MELTANO_YML = REPO_ROOT / "meltano.yml"
 EXACT_TYPES_SQL = REPO_ROOT / "config" / "target-mysql-exact-types.sql"
+MYSQL_EXACT_MAPPER = Path(sys.executable).parent / "tap-ceilometer-mysql-exact"
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 MYSQL_HOST, MYSQL_PORT, MYSQL_USER = "127.0.0.1", 3306, "root"
@@ -228,15 +230,26 @@ def apply_mysql_exact_types(database: str) -> list[str]:
 
 
 def prepare_tables(target: Target, namespace: str, streams: Iterable[str]) -> None:
-    """Do what the product does before loading rows.
+    """Do what the product does before target-mysql loads rows.
 
-    target-postgres needs nothing. For target-mysql: a schema-only pass (the target creates each
-    table from the SCHEMA message) and then the exact-types SQL (DOUBLE, DATETIME(6)).
+    target-postgres needs nothing. For target-mysql, the product's mapper
+    (tap-ceilometer-mysql-exact, which the job ceilometer-to-mysql and the README's pipe run)
+    creates each table with exact types as its SCHEMA passes; here it gets the SCHEMA messages
+    alone, with the target's own config.
     """
     if target == "target-postgres":
         return
-    run_target(target, namespace, [schema_message(s) for s in streams])
-    apply_mysql_exact_types(namespace)
+    schemas = "".join(json.dumps(schema_message(stream)) + "\n" for stream in streams)
+    with tempfile.TemporaryDirectory() as tmp:
+        config = write_target_config(target, namespace, Path(tmp))
+        subprocess.run(
+            [str(MYSQL_EXACT_MAPPER), "--config", str(config)],
+            input=schemas,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        )
 
 
 # -- reading tables back -----------------------------------------------------------------------
