@@ -159,13 +159,25 @@ class ApiClient(adapter.Adapter):
         json: Any = None,
     ) -> Any:
         """The decoded JSON answer to `method path`, with the retry policy of this module."""
+        return self.request_page(method, path, params=params, json=json)[0]
+
+    def request_page(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Any = None,
+        json: Any = None,
+    ) -> tuple[Any, str | None]:
+        """`request_json`, and the URL of the answer's `Link: rel="next"` header, if any."""
         what = f"{method} {path}"
         url = f"{self.endpoint}{path}"
         get_token(self.session)  # bad credentials: one clear error, not a retried failure
         try:
-            return self._retried_try(method, url, what, params, json)
+            answer: tuple[Any, str | None] = self._retried_try(method, url, what, params, json)
         except _TryFailedError as failure:
             raise failure.final from None
+        return answer
 
     def _log_retry(self, details: Details) -> None:
         self.log.warning(
@@ -197,7 +209,8 @@ class ApiClient(adapter.Adapter):
         except ks_exceptions.ConnectionError as exc:  # timeouts, resets, cut bodies
             self._fail_transient(what, exc)
         try:
-            return self._answer(response, what)
+            body = self._answer(response, what)
+            return body, response.links.get("next", {}).get("url")
         finally:
             response.close()
             self._log_duration(what, response, time.perf_counter() - started)
@@ -214,9 +227,13 @@ class ApiClient(adapter.Adapter):
         if status == 401:
             raise CredentialsError(self.explain_status(response, content, what))
         if status >= 400:
-            raise ApiError(self.explain_status(response, content, what))
+            raise ApiError(
+                self.explain_status(response, content, what),
+                status=status,
+                body=self._error_body(content),
+            )
         try:
-            return msgspec.json.decode(content)
+            return self.decode(content)
         except msgspec.DecodeError:
             # A cut or garbled body is a transport fault more often than a server bug.
             # Retries exhausted, a sample page is still asked for in smaller pieces.
@@ -226,6 +243,17 @@ class ApiClient(adapter.Adapter):
                 f"{self.api_name}'s endpoint?"
             )
             raise _TryFailedError(problem, final) from None
+
+    def decode(self, content: bytes) -> Any:
+        """A JSON answer; raises msgspec.DecodeError for anything else."""
+        return msgspec.json.decode(content)
+
+    @staticmethod
+    def _error_body(content: bytes) -> Any:
+        try:
+            return msgspec.json.decode(content)
+        except msgspec.DecodeError:
+            return None
 
     def _fail_transient(
         self, what: str, exc: Exception, final: FatalAPIError | None = None

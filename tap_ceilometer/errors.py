@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from singer_sdk.exceptions import (
     AbortedSyncPausedException,
@@ -34,6 +34,11 @@ class UnreachableError(FatalAPIError):
 
 class ApiError(FatalAPIError):
     """The API answered with an error that retrying cannot fix."""
+
+    def __init__(self, message: str, *, status: int | None = None, body: Any = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body  # the decoded error answer, for a client that reads its details
 
 
 class RetriesExhaustedError(ApiError):

@@ -29,14 +29,14 @@ def _with_hash(base: str, meter: str) -> str:
     return f"{base[: STREAM_NAME_MAX_LENGTH - _HASH_LENGTH - 1]}_{digest}"
 
 
-def stream_names(meters: Iterable[str]) -> dict[str, str]:
+def stream_names(meters: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:
     """Map each meter name to a distinct SQL-safe stream name.
 
     `disk.read.bytes` becomes `disk_read_bytes`. Targets choke on dots (target-postgres
     crashes on two or more), dashes (read as a schema separator) and mixed case (target-mysql
     lower-cases), so names keep only [a-z0-9_]. Where two meters would meet on one name, a
     meter that is already safe keeps it and the others take a hash of their exact name, so
-    no two meters ever share a table.
+    no two meters ever share a table. A name in `reserved` (another stream's) is hashed too.
     """
     unique = sorted(set(meters))
     by_base: dict[str, list[str]] = {}
@@ -51,7 +51,7 @@ def stream_names(meters: Iterable[str]) -> dict[str, str]:
         for meter in group:
             keeps_base = meter == base or (len(group) == 1)
             names[meter] = base if keeps_base else _with_hash(base, meter)
-    taken = set()
+    taken = set(reserved)
     for meter in unique:
         if names[meter] in taken:  # a hashed name met a real meter of the same spelling
             names[meter] = _with_hash(names[meter], meter)

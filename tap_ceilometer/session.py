@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from keystoneauth1 import exceptions as ks_exceptions
+from keystoneauth1 import http_basic, token_endpoint
 from keystoneauth1 import session as ks_session
-from keystoneauth1 import token_endpoint
 from keystoneauth1.identity import generic, v3
 from keystoneauth1.identity.base import BaseIdentityPlugin
 
@@ -34,6 +34,8 @@ APPLICATION_CREDENTIAL = AuthMode(
     ("auth_url", "application_credential_id", "application_credential_secret"),
 )
 TOKEN = AuthMode("token", ("token", "endpoint_override"))
+# A standalone Gnocchi (auth_mode basic): a user name and no password, no Keystone.
+GNOCCHI_BASIC = AuthMode("Gnocchi basic", ("gnocchi_basic_user", "endpoint_override"))
 
 
 def select_auth_mode(config: Mapping[str, Any]) -> AuthMode:
@@ -45,11 +47,13 @@ def select_auth_mode(config: Mapping[str, Any]) -> AuthMode:
         asked.append(APPLICATION_CREDENTIAL)
     if config.get("token"):
         asked.append(TOKEN)
+    if config.get("gnocchi_basic_user"):
+        asked.append(GNOCCHI_BASIC)
     if not asked:
         msg = (
             "No credentials: set username and password (with auth_url and project_name), "
             "or application_credential_id and application_credential_secret (with auth_url), "
-            "or token with endpoint_override."
+            "or token with endpoint_override, or gnocchi_basic_user with endpoint_override."
         )
         raise ConfigError(msg)
     if len(asked) > 1:
@@ -101,6 +105,11 @@ def build_session(config: Mapping[str, Any]) -> ks_session.Session:
     auth: Any
     if mode is TOKEN:
         auth = token_endpoint.Token(config["endpoint_override"], config["token"])
+    elif mode is GNOCCHI_BASIC:
+        # Gnocchi ignores the password in basic mode (gnocchi-api.md 1.2).
+        auth = http_basic.HTTPBasicAuth(
+            config["endpoint_override"], config["gnocchi_basic_user"], ""
+        )
     elif mode is APPLICATION_CREDENTIAL:
         auth = v3.ApplicationCredential(
             auth_url=config["auth_url"],
@@ -128,7 +137,10 @@ def _describe(exc: Exception) -> str:
 
 
 def get_token(session: ks_session.Session) -> str:
-    """A valid token, fetched once and renewed by keystoneauth1 as it nears expiry."""
+    """A valid token, fetched once and renewed by keystoneauth1 as it nears expiry; for
+    Gnocchi's basic mode, which has no token, the Authorization header's credentials."""
+    if isinstance(session.auth, http_basic.HTTPBasicAuth):
+        return str(session.auth.get_token(session))
     try:
         token = session.get_token()
     except ks_exceptions.Unauthorized as exc:

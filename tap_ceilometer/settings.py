@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Set
 
 QUERY_METHODS = ("auto", "complex", "simple")
+APIS = ("auto", "v2", "gnocchi")
 LAYOUTS = ("per_meter", "single")
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -115,6 +116,25 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         default=False,
         description="Skip TLS certificate verification (not for production)",
     ),
+    th.Property(
+        "api",
+        th.StringType,
+        default="auto",
+        allowed_values=list(APIS),
+        description=(
+            "v2: Ceilometer's sample API (up to Pike); gnocchi: Gnocchi's measures (Queens and"
+            " later); auto: from the catalog (a metering endpoint whose sample API works, else"
+            " a metric endpoint) or from what endpoint_override answers"
+        ),
+    ),
+    th.Property(
+        "gnocchi_basic_user",
+        th.StringType,
+        description=(
+            "A standalone Gnocchi's user (auth_mode basic: a name, no password; `admin` sees"
+            " everything); needs endpoint_override, no Keystone settings"
+        ),
+    ),
     # What to export
     th.Property(
         "meters",
@@ -133,7 +153,20 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
                 th.Property(
                     "query",
                     th.ArrayType(CONDITION),
-                    description="Simple-query conditions (field, op eq, value, type), ANDed",
+                    description="API v2: simple-query conditions (field, op, value, type), ANDed",
+                ),
+                th.Property(
+                    "search",
+                    th.CustomType({"type": ["object", "string"]}),
+                    description=(
+                        'Gnocchi: a resource search, e.g. {"=": {"project_id": "<id>"}} or'
+                        ' the string form project_id="<id>"'
+                    ),
+                ),
+                th.Property(
+                    "resource_type",
+                    th.StringType,
+                    description="Gnocchi: the resource type searched (default generic)",
                 ),
                 th.Property(
                     "meters",
@@ -171,6 +204,28 @@ CONFIG_SCHEMA: dict[str, Any] = th.PropertiesList(
         description="Export samples from this time on (first run); default: all",
     ),
     th.Property("end_date", th.DateTimeType, description="Export samples before this time only"),
+    th.Property(
+        "granularities",
+        th.ArrayType(th.IntegerType),
+        description=(
+            "Gnocchi: periods (seconds) to export, where a metric's policy has them; default:"
+            " per metric, the finest kept at least 7 days (300 s for ceilometer-low)"
+        ),
+    ),
+    th.Property(
+        "aggregations",
+        th.ArrayType(th.StringType),
+        description=(
+            "Gnocchi: aggregation methods to export, where a metric's policy has them; default:"
+            " mean and rate:mean (else every method of the policy)"
+        ),
+    ),
+    th.Property(
+        "metrics_per_request",
+        th.IntegerType,
+        default=100,
+        description="Gnocchi: series read in one POST /v1/aggregates",
+    ),
     # How
     th.Property("page_size", th.IntegerType, default=1000, description="Samples per API request"),
     th.Property(
@@ -242,6 +297,7 @@ def check_settings(config: Mapping[str, Any], known: Set[str]) -> None:
         raise ConfigError(msg)
     for key, least in (
         ("page_size", 1),
+        ("metrics_per_request", 1),
         ("lookback_window", 0),
         ("max_retries", 0),
         ("poll_interval", 1),
@@ -254,6 +310,17 @@ def check_settings(config: Mapping[str, Any], known: Set[str]) -> None:
         raise ConfigError(msg)
     if config.get("partition") is not None:
         Partition.from_config(config["partition"])
+    _check_gnocchi_settings(config)
+
+
+def _check_gnocchi_settings(config: Mapping[str, Any]) -> None:
+    for grain in config.get("granularities") or []:
+        if not isinstance(grain, int) or grain < 1:
+            msg = f"granularities are whole seconds of at least 1, not {grain!r}."
+            raise ConfigError(msg)
+    if config.get("gnocchi_basic_user") and config.get("api") == "v2":
+        msg = "gnocchi_basic_user is for a standalone Gnocchi; it cannot read Ceilometer's API v2."
+        raise ConfigError(msg)
 
 
 @dataclass(frozen=True)

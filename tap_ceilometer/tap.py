@@ -8,10 +8,14 @@ import time
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+from keystoneauth1 import http_basic
 from singer_sdk import Tap
 from typing_extensions import override
 
-from tap_ceilometer.errors import ConfigError, one_sentence
+from tap_ceilometer.errors import ApiError, ConfigError, one_sentence
+from tap_ceilometer.gnocchi.catalog import GnocchiCatalog, GnocchiSelection
+from tap_ceilometer.gnocchi.client import GnocchiClient
+from tap_ceilometer.gnocchi.streams import MeasureSettings
 from tap_ceilometer.output import SingerOutput, widen_stdout_pipe
 from tap_ceilometer.session import build_session, has_admin_role
 from tap_ceilometer.settings import CONFIG_SCHEMA, Partition, ReadSettings, check_settings
@@ -20,20 +24,23 @@ from tap_ceilometer.v2.client import CeilometerClient
 from tap_ceilometer.v2.query import Selection, parse_selections
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from types import FrameType
 
     from keystoneauth1 import session as ks_session
-
-    from tap_ceilometer.v2.streams import SampleStream
+    from singer_sdk import Stream
 
 READER_SWITCH_INTERVAL = 0.001  # seconds; see sync_all
 
 
 class TapCeilometer(Tap):
-    """Singer tap for OpenStack Ceilometer (API v2): every meter sample, exactly once.
+    """Singer tap for OpenStack metering: Ceilometer's API v2 samples (up to Pike) or
+    Gnocchi's measures (Queens and later), every value exactly once.
 
-    One stream per meter, incremental by sample timestamp, complete despite the API's
-    100-row default limit, newest-first order and lack of pagination.
+    API v2: one stream per meter, incremental by sample timestamp, complete despite the API's
+    100-row default limit, newest-first order and lack of pagination. Gnocchi: one stream per
+    metric name, each period's aggregate re-read until it can no longer change, and the
+    resources (with history), metrics and archive policies.
     """
 
     name = "tap-ceilometer"
@@ -72,7 +79,10 @@ class TapCeilometer(Tap):
             return errors
         try:
             check_settings(self.config, set(self.config_jsonschema["properties"]))
-            self.selections  # noqa: B018 - parsing them is the check
+            if self.config.get("api") == "gnocchi" or self.config.get("gnocchi_basic_user"):
+                self.gnocchi_selections  # noqa: B018 - parsing them is the check
+            elif self.config.get("api") == "v2":
+                self.selections  # noqa: B018
         except ConfigError as exc:
             if raise_errors:
                 raise
@@ -82,6 +92,10 @@ class TapCeilometer(Tap):
     @cached_property
     def selections(self) -> list[Selection]:
         return parse_selections(self.config.get("selections") or [])
+
+    @cached_property
+    def gnocchi_selections(self) -> list[GnocchiSelection]:
+        return GnocchiSelection.parse(self.config.get("selections") or [])
 
     # --- what the whole run shares ---------------------------------------------------------
 
@@ -96,22 +110,77 @@ class TapCeilometer(Tap):
 
     @cached_property
     def ceilometer(self) -> CeilometerClient:
-        config = self.config
         return CeilometerClient(
             self.keystone_session,
-            service_type=str(config.get("service_type") or "metering"),
-            interface=str(config.get("interface") or "public"),
-            region_name=config.get("region_name"),
-            endpoint_override=config.get("endpoint_override"),
-            max_retries=int(config.get("max_retries", 5)),
-            timeout=float(config.get("request_timeout", 300)),
-            logger=self.logger,
+            service_type=str(self.config.get("service_type") or "metering"),
+            **self._client_settings(),
         )
+
+    def _client_settings(self) -> dict[str, Any]:
+        config = self.config
+        return {
+            "interface": str(config.get("interface") or "public"),
+            "region_name": config.get("region_name"),
+            "endpoint_override": config.get("endpoint_override"),
+            "max_retries": int(config.get("max_retries", 5)),
+            "timeout": float(config.get("request_timeout", 300)),
+            "logger": self.logger,
+        }
+
+    @cached_property
+    def gnocchi(self) -> GnocchiClient:
+        return GnocchiClient(
+            self.keystone_session, service_type="metric", **self._client_settings()
+        )
+
+    @cached_property
+    def api(self) -> str:
+        """Which API this run reads, said in one log line with the reason."""
+        asked = str(self.config.get("api") or "auto")
+        if asked != "auto":
+            api, why = asked, "the api setting"
+        elif self.config.get("gnocchi_basic_user"):
+            api, why = "gnocchi", "gnocchi_basic_user is set"
+        else:
+            api, why = self._detect_api()
+        where = (self.gnocchi if api == "gnocchi" else self.ceilometer).endpoint
+        name = "Gnocchi" if api == "gnocchi" else "Ceilometer API v2"
+        self.logger.info("Reading %s at %s (%s).", name, where, why)
+        return api
+
+    def _detect_api(self) -> tuple[str, str]:
+        if self.config.get("endpoint_override"):
+            root = self.ceilometer.request_json("GET", "/")
+            if isinstance(root, dict) and isinstance(root.get("versions"), list):
+                return "gnocchi", "endpoint_override answers as Gnocchi"
+            return "v2", "endpoint_override does not answer as Gnocchi"
+        try:
+            self.ceilometer.endpoint  # noqa: B018 - is there a metering endpoint?
+        except ConfigError:
+            try:
+                self.gnocchi.endpoint  # noqa: B018
+            except ConfigError:
+                msg = (
+                    "The service catalog has neither a metering (Ceilometer API v2) nor a metric"
+                    " (Gnocchi) endpoint. Check interface and region_name, or set"
+                    " endpoint_override and api."
+                )
+                raise ConfigError(msg) from None
+            return "gnocchi", "the catalog has a metric endpoint and no metering one"
+        try:
+            self.ceilometer.request_json("GET", "/v2/meters", params={"limit": 1})
+        except ApiError as exc:
+            if exc.status == 410:
+                return "gnocchi", "the metering endpoint answers 410: its samples are in Gnocchi"
+            raise
+        return "v2", "the catalog's metering endpoint serves samples"
 
     # --- streams ---------------------------------------------------------------------------
 
     @override
-    def discover_streams(self) -> list[SampleStream]:
+    def discover_streams(self) -> Sequence[Stream]:
+        if self.api == "gnocchi":
+            return self._gnocchi_streams()
         catalog = MeterCatalog(
             client=self.ceilometer,
             meters=self.config.get("meters"),
@@ -125,6 +194,33 @@ class TapCeilometer(Tap):
             stop=self.stop,
             layout=str(self.config.get("layout") or "per_meter"),
         )
+
+    def _gnocchi_streams(self) -> list[Stream]:
+        config = self.config
+        if not isinstance(self.keystone_session.auth, http_basic.HTTPBasicAuth) and not (
+            has_admin_role(self.keystone_session)
+        ):
+            self.logger.warning(
+                "The token has no admin role: Gnocchi lists only the metrics and resources of"
+                " the token's project, without an error (T18)."
+            )
+        read = ReadSettings.from_config(config)
+        grains, methods = config.get("granularities"), config.get("aggregations")
+        settings = MeasureSettings(
+            granularities=tuple(grains) if grains else None,
+            aggregations=tuple(methods) if methods else None,
+            per_request=int(config.get("metrics_per_request") or 100),
+            start=int(read.start.timestamp()) if config.get("start_date") else None,
+            end=int(read.end.timestamp()) if read.end else None,
+        )
+        catalog = GnocchiCatalog(
+            client=self.gnocchi,
+            meters=config.get("meters"),
+            selections=self.gnocchi_selections,
+            settings=settings,
+            partition=Partition.from_config(config.get("partition")),
+        )
+        return catalog.streams(self, stop=self.stop)
 
     # --- running continuously, stopping cleanly ---------------------------------------------
 

@@ -1,0 +1,1 @@
+"""Gnocchi (Ceilometer's storage since Queens): measures per metric name, and its dimensions."""
