@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from keystoneauth1 import session as ks_session
     from singer_sdk import Stream
 
+    from tap_ceilometer.client import ApiClient
+
 READER_SWITCH_INTERVAL = 0.001  # seconds; see sync_all
 
 
@@ -37,9 +39,9 @@ class TapCeilometer(Tap):
     """Singer tap for OpenStack metering: Ceilometer's API v2 samples (up to Pike) or
     Gnocchi's measures (Queens and later), every value exactly once.
 
-    API v2: one stream per meter, incremental by sample timestamp, complete despite the API's
-    100-row default limit, newest-first order and lack of pagination. Gnocchi: one stream per
-    metric name, each period's aggregate re-read until it can no longer change, and the
+    One stream per meter. API v2: incremental by sample timestamp, complete despite the API's
+    100-row default limit, newest-first order and lack of pagination. Gnocchi: every metric of
+    the name, each period's aggregate re-read until it can no longer change; and the
     resources (with history), metrics and archive policies.
     """
 
@@ -79,9 +81,9 @@ class TapCeilometer(Tap):
             return errors
         try:
             check_settings(self.config, set(self.config_jsonschema["properties"]))
-            if self.config.get("api") == "gnocchi" or self.config.get("gnocchi_basic_user"):
+            if self._gnocchi_style_selections:
                 self.gnocchi_selections  # noqa: B018 - parsing them is the check
-            elif self.config.get("api") == "v2":
+            else:
                 self.selections  # noqa: B018
         except ConfigError as exc:
             if raise_errors:
@@ -92,6 +94,16 @@ class TapCeilometer(Tap):
     @cached_property
     def selections(self) -> list[Selection]:
         return parse_selections(self.config.get("selections") or [])
+
+    @property
+    def _gnocchi_style_selections(self) -> bool:
+        """Whether `selections` are Gnocchi searches: checked before any request is made."""
+        config = self.config
+        if config.get("api") == "gnocchi" or config.get("gnocchi_basic_user"):
+            return True
+        return config.get("api") != "v2" and any(
+            isinstance(item, dict) and "search" in item for item in config.get("selections") or []
+        )
 
     @cached_property
     def gnocchi_selections(self) -> list[GnocchiSelection]:
@@ -150,30 +162,46 @@ class TapCeilometer(Tap):
 
     def _detect_api(self) -> tuple[str, str]:
         if self.config.get("endpoint_override"):
-            root = self.ceilometer.request_json("GET", "/")
-            if isinstance(root, dict) and isinstance(root.get("versions"), list):
+            if self._answers_as_gnocchi(str(self.config["endpoint_override"])):
                 return "gnocchi", "endpoint_override answers as Gnocchi"
             return "v2", "endpoint_override does not answer as Gnocchi"
-        try:
-            self.ceilometer.endpoint  # noqa: B018 - is there a metering endpoint?
-        except ConfigError:
-            try:
-                self.gnocchi.endpoint  # noqa: B018
-            except ConfigError:
+        has_metering = _has_endpoint(self.ceilometer)
+        if not _has_endpoint(self.gnocchi):
+            if not has_metering:
                 msg = (
                     "The service catalog has neither a metering (Ceilometer API v2) nor a metric"
                     " (Gnocchi) endpoint. Check interface and region_name, or set"
                     " endpoint_override and api."
                 )
-                raise ConfigError(msg) from None
+                raise ConfigError(msg)
+            return "v2", "the catalog has a metering endpoint and no metric one"
+        if not has_metering:
             return "gnocchi", "the catalog has a metric endpoint and no metering one"
-        try:
+        try:  # both: Pike and earlier with the Gnocchi dispatcher answer 410 here
             self.ceilometer.request_json("GET", "/v2/meters", params={"limit": 1})
         except ApiError as exc:
             if exc.status == 410:
                 return "gnocchi", "the metering endpoint answers 410: its samples are in Gnocchi"
             raise
         return "v2", "the catalog's metering endpoint serves samples"
+
+    def _answers_as_gnocchi(self, url: str) -> bool:
+        """Whether `GET /` (unauthenticated in every Gnocchi auth mode) answers with Gnocchi's
+        `{"build": ..., "versions": [...]}`. One try: anything else is read as API v2, whose
+        own requests then report what is wrong."""
+        try:
+            response = self.keystone_session.request(
+                url.rstrip("/") + "/",
+                "GET",
+                authenticated=False,
+                raise_exc=False,
+                connect_retries=0,
+                headers={"Accept": "application/json"},
+            )
+            root = response.json()
+        except Exception:
+            return False
+        return isinstance(root, dict) and "build" in root and isinstance(root.get("versions"), list)
 
     # --- streams ---------------------------------------------------------------------------
 
@@ -284,3 +312,11 @@ TapCeilometer.__doc__ = " ".join((TapCeilometer.__doc__ or "").split())
 
 if __name__ == "__main__":
     TapCeilometer.cli()
+
+
+def _has_endpoint(client: ApiClient) -> bool:
+    try:
+        client.endpoint  # noqa: B018 - the catalog lookup
+    except ConfigError:
+        return False
+    return True
