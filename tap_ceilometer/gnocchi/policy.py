@@ -82,7 +82,9 @@ class ArchivePolicy:
     @property
     def granularities(self) -> list[int]:
         """The whole-second granularities, finest first (see the module's docstring)."""
-        return sorted(int(lv.granularity) for lv in self.levels if float(lv.granularity).is_integer())
+        return sorted(
+            int(lv.granularity) for lv in self.levels if float(lv.granularity).is_integer()
+        )
 
     def timespan(self, granularity: int) -> float | None:
         for level in self.levels:
