@@ -1,0 +1,215 @@
+"""The Gnocchi source's selections and its answers to bad input, on a real Gnocchi 4.7.1.
+
+Every expected failure is one ERROR line with a sentence to act on and exit code 1, nothing
+exported past it; what retrying can fix is retried.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from tests.gnocchi.stack import GnocchiStack
+from tests.support.tap import run_tap, run_tap_process
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+    from pytest_httpserver import HTTPServer
+
+T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[GnocchiStack]:
+    with GnocchiStack(metric_processing_delay=1) as gnocchi:
+        gnocchi.create_ceilometer_archive_policies()
+        gnocchi.create_ceilometer_resource_types()
+        yield gnocchi
+
+
+@pytest.fixture(scope="module")
+def cloud(stack: GnocchiStack) -> dict[str, dict[str, str]]:
+    """Three instances (one with a Nova-style non-UUID id) and a volume, with measures."""
+    made: dict[str, dict[str, str]] = {}
+    for key, project, flavor in (
+        ("a", "p1", "m1.small"),
+        ("b", "p2", "m1.tiny"),
+        ("c", "p1", "m1.tiny"),
+    ):
+        given = f"instance-000{key}-{uuid.uuid4()}" if key == "c" else str(uuid.uuid4())
+        resource = stack.create_resource(
+            "instance",
+            given,
+            project_id=project,
+            user_id="u1",
+            display_name=f"vm-{key}",
+            flavor_id=flavor,
+            flavor_name=flavor,
+        )
+        rid = str(resource["id"])
+        made[key] = {"resource": rid, "original": given}
+        for name, policy in (("cpu", "ceilometer-low-rate"), ("vcpus", "ceilometer-low")):
+            metric = stack.create_metric(rid, name, policy)
+            made[key][name] = metric
+            stack.post_measures(
+                metric, [(T0 + i * dt.timedelta(minutes=5), float(i)) for i in range(6)]
+            )
+    volume = str(uuid.uuid4())
+    stack.create_resource("volume", volume, project_id="p2", user_id="u1", display_name="data")
+    made["v"] = {
+        "resource": volume,
+        "volume.size": stack.create_metric(volume, "volume.size", "ceilometer-low"),
+    }
+    stack.post_measures(made["v"]["volume.size"], [(T0, 20.0)])
+    stack.wait_until_processed()
+    return made
+
+
+def config(stack: GnocchiStack, **settings: Any) -> dict[str, Any]:
+    return {"gnocchi_basic_user": "admin", "endpoint_override": stack.url, **settings}
+
+
+def exported_metrics(output: Any) -> set[str]:
+    return {
+        record["metric_id"]
+        for stream, records in output.records.items()
+        if stream not in ("resources", "metrics", "archive_policies")
+        for record in records
+    }
+
+
+def test_selections_export_exactly_the_metrics_they_name(stack, cloud):
+    selections = [
+        {"name": "p1-cpu", "search": {"=": {"project_id": "p1"}}, "meters": ["cpu"]},
+        {"name": "tiny", "resource_type": "instance", "search": 'flavor_name="m1.tiny"'},
+    ]
+    out = run_tap(config(stack, selections=selections))
+    expected = {cloud["a"]["cpu"], cloud["c"]["cpu"], cloud["b"]["cpu"], cloud["b"]["vcpus"]}
+    expected.add(cloud["c"]["vcpus"])
+    assert exported_metrics(out) == expected
+    # A Nova-style id is exported under Gnocchi's UUID, the id Ceilometer sent kept beside it.
+    rows = {r["id"]: r for r in out.records["resources"]}
+    assert rows[cloud["c"]["resource"]]["original_resource_id"] == cloud["c"]["original"]
+
+
+def test_a_metric_name_filter_and_every_record_field(stack, cloud):
+    out = run_tap(config(stack, meters=["volume.size"]))
+    assert set(out.records) >= {"volume_size"}
+    (record,) = out.records["volume_size"]
+    assert record == {
+        "metric_id": cloud["v"]["volume.size"],
+        "metric_name": "volume.size",
+        "resource_id": cloud["v"]["resource"],
+        "resource_type": "volume",
+        "project_id": "p2",
+        "user_id": "u1",
+        "unit": None,
+        "aggregation": "mean",
+        "granularity": 300,
+        "timestamp": "2026-12-01T00:00:00.000000+00:00",
+        "value": 20.0,
+        "final": False,  # the newest period of a ceilometer-low metric can still change
+    }
+
+
+@pytest.mark.parametrize(
+    ("settings", "sentence"),
+    [
+        ({"meters": ["cpux"]}, "Gnocchi has no metric named 'cpux' (did you mean cpu, vcpus?)"),
+        ({"granularities": [60]}, "No archive policy of the exported metrics has granularity 60 s"),
+        ({"aggregations": ["median"]}, "has aggregation 'median'; they have mean, rate:mean"),
+        (
+            {"selections": [{"name": "s", "search": {"=": {"nope": "x"}}}]},
+            "Gnocchi refused the search of selection 's'",
+        ),
+        (
+            {"selections": [{"name": "s", "query": [{"field": "project_id", "value": "p"}]}]},
+            "with Gnocchi write a resource `search` instead",
+        ),
+    ],
+)
+def test_bad_settings_are_one_sentence(stack, cloud, tmp_path: Path, settings, sentence):
+    done = run_tap_process(config(stack, **settings), tmp_path)
+    errors = [line for line in done.stderr.splitlines() if " ERROR " in line or "| ERROR" in line]
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert len(errors) == 1, errors
+    assert sentence in errors[0]
+    assert "Traceback" not in done.stderr
+    assert '"type":"RECORD"' not in done.stdout.replace(" ", "")
+
+
+def test_auto_tells_gnocchi_from_its_root_and_says_so(stack, cloud, tmp_path: Path):
+    done = run_tap_process(config(stack, meters=["vcpus"]), tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"Reading Gnocchi at {stack.url} (gnocchi_basic_user is set)" in done.stderr
+    token = {k: v for k, v in config(stack).items() if k != "gnocchi_basic_user"}
+    token.update(token="not-checked-by-basic-mode", meters=["vcpus"])
+    done = run_tap_process(token, tmp_path)
+    assert "endpoint_override answers as Gnocchi" in done.stderr
+
+
+def test_an_endpoint_that_is_not_gnocchi_is_one_sentence(httpserver: HTTPServer, tmp_path: Path):
+    httpserver.expect_request("/").respond_with_data("<html><h1>Welcome to nginx</h1></html>")
+    httpserver.expect_request("/v1/archive_policy").respond_with_data(
+        "<html>Not Found</html>", status=404
+    )
+    done = run_tap_process(
+        {
+            "api": "gnocchi",
+            "gnocchi_basic_user": "admin",
+            "endpoint_override": httpserver.url_for("/"),
+        },
+        tmp_path,
+    )
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert done.returncode == 1
+    assert len(errors) == 1, errors
+    assert "GET /v1/archive_policy failed with HTTP 404: Not Found." in errors[0]
+    assert "metric endpoint" in errors[0]
+
+
+def test_nan_in_an_answer_becomes_null_and_503_is_retried(
+    httpserver: HTTPServer, backoff_waits: list[float]
+):
+    """T16 and T5: Gnocchi's bare NaN is read as null; a refresh lock's 503 is retried."""
+    policy = {
+        "name": "ceilometer-low",
+        "back_window": 0,
+        "aggregation_methods": ["mean"],
+        "definition": [{"granularity": "0:05:00", "points": 8640, "timespan": "30 days, 0:00:00"}],
+    }
+    metric = {
+        "id": str(uuid.uuid4()),
+        "name": "vcpus",
+        "unit": None,
+        "resource_id": None,
+        "archive_policy": policy,
+        "creator": "admin",
+    }
+    httpserver.expect_request("/v1/archive_policy").respond_with_json([policy])
+    httpserver.expect_request("/v1/resource_type").respond_with_json([])
+    httpserver.expect_request("/v1/search/resource/generic").respond_with_json([])
+    httpserver.expect_request("/v1/metric").respond_with_json([metric])
+    path = f"/v1/metric/{metric['id']}/measures"
+    httpserver.expect_oneshot_request(path).respond_with_json(
+        {"code": 503, "description": "Unable to refresh metric. Metric is locked."}, status=503
+    )
+    httpserver.expect_request(path).respond_with_data(
+        '[["2026-12-01T00:00:00+00:00", 300.0, NaN], ["2026-12-01T00:05:00+00:00", 300.0, 2.5]]',
+        content_type="application/json",
+    )
+    out = run_tap(
+        {
+            "api": "gnocchi",
+            "gnocchi_basic_user": "admin",
+            "endpoint_override": httpserver.url_for("/"),
+        }
+    )
+    values = [(r["timestamp"][11:16], r["value"]) for r in out.records["vcpus"]]
+    assert values == [("00:00", None), ("00:05", 2.5)]
+    assert len(backoff_waits) == 1
