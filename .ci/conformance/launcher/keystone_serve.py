@@ -15,7 +15,10 @@ Principals (domain ``default``, region ``RegionOne``):
 - ``ceilometer`` / ``ceilometer-secret``, project ``service``, role ``service``: the account
   keystonemiddleware uses in Ceilometer's paste pipeline to validate users' tokens
 Catalog: ``identity`` at this server, ``metering`` (name ``ceilometer``) at ``--ceilometer-url``
-on the public, internal and admin interfaces.
+and, when ``--gnocchi-url`` is given, ``metric`` (name ``gnocchi``) at that URL (the server root,
+no ``/v1``, as Ceilometer's install guide registers it); each on the public, internal and admin
+interfaces. Without ``--ceilometer-url`` there is no ``metering`` service: the Gnocchi tier
+(tests/gnocchi/stack.py) starts this Keystone alone, for Gnocchi only.
 """
 
 # Imports are deferred on purpose: these launchers run in the servers' own virtualenvs, where
@@ -77,7 +80,8 @@ def _write_config(workdir: Path) -> Path:
     return conf
 
 
-def _set_up(conf_path: Path, keystone_url: str, ceilometer_url: str) -> None:
+def _set_up(conf_path: Path, keystone_url: str, services: dict[str, tuple[str, str]]) -> None:
+    """Do what keystone-manage would; ``services`` maps a service type to (name, endpoint URL)."""
     import keystone.conf
     import keystone.server
     from keystone.cmd import bootstrap as ks_bootstrap
@@ -135,24 +139,25 @@ def _set_up(conf_path: Path, keystone_url: str, ceilometer_url: str) -> None:
         )
         apis.assignment_api.add_role_to_user_and_project(user["id"], project_id, roles[role])
 
-    service_id = uuid.uuid4().hex
-    apis.catalog_api.create_service(
-        service_id,
-        {"id": service_id, "type": "metering", "name": "ceilometer", "enabled": True},
-    )
-    for interface in ("public", "internal", "admin"):
-        endpoint_id = uuid.uuid4().hex
-        apis.catalog_api.create_endpoint(
-            endpoint_id,
-            {
-                "id": endpoint_id,
-                "service_id": service_id,
-                "interface": interface,
-                "url": ceilometer_url,
-                "region_id": REGION,
-                "enabled": True,
-            },
+    for service_type, (service_name, url) in services.items():
+        service_id = uuid.uuid4().hex
+        apis.catalog_api.create_service(
+            service_id,
+            {"id": service_id, "type": service_type, "name": service_name, "enabled": True},
         )
+        for interface in ("public", "internal", "admin"):
+            endpoint_id = uuid.uuid4().hex
+            apis.catalog_api.create_endpoint(
+                endpoint_id,
+                {
+                    "id": endpoint_id,
+                    "service_id": service_id,
+                    "interface": interface,
+                    "url": url,
+                    "region_id": REGION,
+                    "enabled": True,
+                },
+            )
 
 
 def _application() -> object:
@@ -168,7 +173,8 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--workdir", type=Path, required=True)
-    parser.add_argument("--ceilometer-url", required=True, help="the metering endpoint's URL")
+    parser.add_argument("--ceilometer-url", help="the metering endpoint's URL (none if absent)")
+    parser.add_argument("--gnocchi-url", help="the metric endpoint's URL, the Gnocchi root")
     args = parser.parse_args()
     sys.argv = sys.argv[:1]  # oslo.config parses sys.argv: keep ours away from it
     warnings.simplefilter("ignore")
@@ -177,7 +183,12 @@ def main() -> None:
     workdir = args.workdir.resolve()
     workdir.mkdir(parents=True, exist_ok=True)
     keystone_url = f"http://{args.host}:{args.port}"
-    _set_up(_write_config(workdir), keystone_url, args.ceilometer_url)
+    services: dict[str, tuple[str, str]] = {}
+    if args.ceilometer_url:
+        services["metering"] = ("ceilometer", args.ceilometer_url)
+    if args.gnocchi_url:
+        services["metric"] = ("gnocchi", args.gnocchi_url)
+    _set_up(_write_config(workdir), keystone_url, services)
 
     from wsgi_server import serve
 
