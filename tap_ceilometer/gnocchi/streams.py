@@ -131,6 +131,7 @@ class MeasureStream(_QuietStream):
         self.client = client
         self.settings = settings
         self.stop = stop
+        self._gone: set[str] = set()  # metrics found deleted (404) during this run
         super().__init__(tap, name=name, schema=MEASURE_SCHEMA)
 
     @override
@@ -152,7 +153,6 @@ class MeasureStream(_QuietStream):
                 progress[metric.id].read[series_key(grain, method)] = start
                 wants.append(Want(Series(metric.id, grain, method), start))
         self._warn_near_retention(marks, state.get(LAST_SWEEP_KEY))
-        gone: set[str] = set()
         for batch in plan(wants, self.settings.per_request):
             if self.stop.is_set():
                 self.logger.info("Stream %s: stopping on request.", self.name)
@@ -170,25 +170,16 @@ class MeasureStream(_QuietStream):
                 remaining[metric.id] -= 1
                 if not remaining[metric.id]:
                     done.append(metric.id)
-            for want in batch.wants:
-                if want.series.metric_id in self._gone:
-                    gone.add(want.series.metric_id)
             # Every record of these metrics is written: their bookmarks may move.
             for metric_id in done:
-                if metric_id not in gone:
+                if metric_id not in self._gone:
                     marks[metric_id] = progress[metric_id].bookmark(
                         marks.get(metric_id), self.settings.end
                     )
-        self._forget(marks, set(by_id), gone)
+        self._forget(marks, set(by_id), self._gone)
         state[LAST_SWEEP_KEY] = int(time.time())
 
     # --- reading -------------------------------------------------------------------------------
-
-    @property
-    def _gone(self) -> set[str]:
-        if not hasattr(self, "_gone_ids"):
-            self._gone_ids: set[str] = set()
-        return self._gone_ids
 
     def _fetch_batch(self, batch: Batch) -> dict[Series, list[Point]] | None:
         refs = [(w.series.metric_id, w.series.aggregation) for w in batch.wants]
