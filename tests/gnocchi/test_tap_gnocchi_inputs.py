@@ -213,3 +213,66 @@ def test_nan_in_an_answer_becomes_null_and_503_is_retried(
     values = [(r["timestamp"][11:16], r["value"]) for r in out.records["vcpus"]]
     assert values == [("00:00", None), ("00:05", 2.5)]
     assert len(backoff_waits) == 1
+
+
+def _one_metric_gnocchi(httpserver: HTTPServer, timespan: str) -> str:
+    policy = {
+        "name": "short",
+        "back_window": 0,
+        "aggregation_methods": ["mean"],
+        "definition": [{"granularity": "0:05:00", "points": 12, "timespan": timespan}],
+    }
+    metric_id = str(uuid.uuid4())
+    metric = {
+        "id": metric_id,
+        "name": "vcpus",
+        "unit": None,
+        "resource_id": None,
+        "archive_policy": policy,
+        "creator": "admin",
+    }
+    httpserver.expect_request("/v1/archive_policy").respond_with_json([policy])
+    httpserver.expect_request("/v1/resource_type").respond_with_json([])
+    httpserver.expect_request("/v1/search/resource/generic").respond_with_json([])
+    httpserver.expect_request("/v1/metric").respond_with_json([metric])
+    httpserver.expect_request(f"/v1/metric/{metric_id}/measures").respond_with_json([])
+    return metric_id
+
+
+@pytest.mark.parametrize(
+    ("behind", "last_sweep_ago", "warning"),
+    [
+        (2 * 3600, 60, "were not exported before Gnocchi's retention removed"),
+        (3600 - 600, 3600, "less than one run interval"),
+        (600, 60, None),
+    ],
+)
+def test_a_bookmark_near_the_retention_edge_is_warned_of(
+    httpserver: HTTPServer, caplog: pytest.LogCaptureFixture, behind, last_sweep_ago, warning
+):
+    """T7: Gnocchi deletes what is older than the newest point minus the timespan (1 h)."""
+    metric_id = _one_metric_gnocchi(httpserver, "1:00:00")
+    newest = 1_796_000_000
+    now = int(dt.datetime.now(tz=dt.UTC).timestamp())
+    state = {
+        "bookmarks": {
+            "vcpus": {
+                "metrics": {metric_id: {"newest": newest, "300:mean": newest - behind}},
+                "last_sweep": now - last_sweep_ago,
+            }
+        }
+    }
+    with caplog.at_level("WARNING"):
+        run_tap(
+            {
+                "api": "gnocchi",
+                "gnocchi_basic_user": "admin",
+                "endpoint_override": httpserver.url_for("/"),
+            },
+            state=state,
+        )
+    said = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    if warning is None:
+        assert not [s for s in said if "retention" in s], said
+    else:
+        assert [s for s in said if warning in s], said
