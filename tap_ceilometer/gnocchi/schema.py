@@ -9,7 +9,8 @@ from singer_sdk import typing as th
 UUID_LENGTH = 36
 # The longest method name is a rate of a percentile ("rate:99pct"); keys stay short for MySQL.
 AGGREGATION_MAX_LENGTH = 32
-NAME_MAX_LENGTH = 255  # Gnocchi's metric and archive policy names
+NAME_MAX_LENGTH = 255  # Gnocchi's names, project and user ids, and string attributes by default
+ORIGINAL_ID_MAX_LENGTH = 289  # Gnocchi refuses longer resource ids (gnocchi-api.md 2.2)
 
 MEASURE_KEYS = ("metric_id", "aggregation", "granularity", "timestamp")
 MEASURE_SCHEMA: dict[str, Any] = th.PropertiesList(
@@ -71,15 +72,19 @@ GENERIC_RESOURCE_PROPERTIES = th.PropertiesList(
         th.DateTimeType,
         description="When the next revision replaced it; null for the current one",
     ),
-    th.Property("type", th.StringType, description="Resource type: instance, volume, ..."),
+    th.Property(
+        "type",
+        th.StringType(max_length=NAME_MAX_LENGTH),
+        description="Resource type: instance, volume, ...",
+    ),
     th.Property(
         "original_resource_id",
-        th.StringType,
+        th.StringType(max_length=ORIGINAL_ID_MAX_LENGTH),
         description="The id Ceilometer sent (Nova's, Cinder's, or a composite for disks and NICs)",
     ),
-    th.Property("project_id", th.StringType),
-    th.Property("user_id", th.StringType),
-    th.Property("creator", th.StringType),
+    th.Property("project_id", th.StringType(max_length=NAME_MAX_LENGTH)),
+    th.Property("user_id", th.StringType(max_length=NAME_MAX_LENGTH)),
+    th.Property("creator", th.StringType(max_length=NAME_MAX_LENGTH)),
     th.Property(
         "started_at",
         th.DateTimeType,
@@ -106,24 +111,19 @@ METRIC_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("creator", th.StringType),
 ).to_dict()
 
+# One row per policy and granularity: relational for BI, and no nested numbers, which
+# target-mysql cannot write inside a JSON column.
 ARCHIVE_POLICY_SCHEMA: dict[str, Any] = th.PropertiesList(
     th.Property("name", th.StringType(max_length=NAME_MAX_LENGTH), required=True),
+    th.Property("granularity", th.NumberType, required=True, description="Seconds"),
+    th.Property("points", th.IntegerType, description="Periods kept at this granularity"),
+    th.Property("timespan", th.NumberType, description="Seconds kept; null: forever"),
     th.Property(
         "back_window",
         th.IntegerType,
         description="Coarsest periods back in which late measures are still accepted",
     ),
     th.Property("aggregation_methods", th.ArrayType(th.StringType)),
-    th.Property(
-        "definition",
-        th.ArrayType(
-            th.ObjectType(
-                th.Property("granularity", th.NumberType, description="Seconds"),
-                th.Property("points", th.IntegerType),
-                th.Property("timespan", th.NumberType, description="Seconds kept; null: forever"),
-            )
-        ),
-    ),
 ).to_dict()
 
 # Gnocchi's resource attribute types (entry points of gnocchi.indexer...resource_type_attribute)
@@ -141,14 +141,21 @@ def resource_schema(resource_types: list[dict[str, Any]]) -> dict[str, Any]:
     (flavor_name, display_name, host, ...); one name with two types becomes a string."""
     generic = GENERIC_RESOURCE_PROPERTIES.to_dict()
     columns: dict[str, str] = {}
+    lengths: dict[str, int] = {}
     for resource_type in resource_types:
         for name, spec in (resource_type.get("attributes") or {}).items():
             kind = str((spec or {}).get("type") or "string")
             if name in generic["properties"]:
                 continue
             columns[name] = kind if columns.get(name, kind) == kind else "string"
+            # A bounded length keeps a MySQL row of many attributes under its 64 KiB limit.
+            length = (spec or {}).get("max_length")
+            lengths[name] = max(lengths.get(name, 0), int(length or NAME_MAX_LENGTH))
     properties = dict(generic["properties"])
     for name in sorted(columns):
-        wrapper = ATTRIBUTE_TYPES.get(columns[name], th.StringType)
+        kind = columns[name]
+        wrapper: Any = ATTRIBUTE_TYPES.get(kind, th.StringType)
+        if wrapper is th.StringType:
+            wrapper = th.StringType(max_length=lengths[name])
         properties[name] = th.Property(name, wrapper).to_dict()[name]
     return {**generic, "properties": properties}

@@ -344,9 +344,9 @@ class MetricStream(_QuietStream):
 
 
 class ArchivePolicyStream(_QuietStream):
-    """The archive policies: what each granularity keeps and for how long."""
+    """The archive policies: what each granularity keeps and for how long, a row each."""
 
-    primary_keys = ("name",)
+    primary_keys = ("name", "granularity")
 
     def __init__(self, tap: Tap, *, client: GnocchiClient) -> None:
         self.client = client
@@ -355,19 +355,15 @@ class ArchivePolicyStream(_QuietStream):
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
         for policy in self.client.archive_policies():
-            yield {
-                "name": policy.get("name"),
-                "back_window": policy.get("back_window"),
-                "aggregation_methods": sorted(policy.get("aggregation_methods") or []),
-                "definition": [
-                    {
-                        "granularity": parse_timespan(item.get("granularity")),
-                        "points": item.get("points"),
-                        "timespan": parse_timespan(item.get("timespan")),
-                    }
-                    for item in policy.get("definition") or []
-                ],
-            }
+            for item in policy.get("definition") or []:
+                yield {
+                    "name": policy.get("name"),
+                    "granularity": parse_timespan(item.get("granularity")),
+                    "points": item.get("points"),
+                    "timespan": parse_timespan(item.get("timespan")),
+                    "back_window": policy.get("back_window"),
+                    "aggregation_methods": sorted(policy.get("aggregation_methods") or []),
+                }
 
 
 class ResourceStream(_QuietStream):

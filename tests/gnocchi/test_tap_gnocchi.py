@@ -1,4 +1,5 @@
-"""The tap end to end on a real Gnocchi 4.7.1 into the real PostgreSQL, value for value.
+"""The tap end to end on a real Gnocchi 4.7.1 into the real PostgreSQL and MariaDB, value for
+value (MariaDB through tap-ceilometer-mysql-exact, as the product's MySQL pipe runs it).
 
 One Gnocchi for the module, shaped as Ceilometer shapes it (its archive policies and resource
 types). Runs follow one another with the state the target confirmed, as a scheduler would run
@@ -21,13 +22,14 @@ from psycopg import sql
 
 from tests.gnocchi.stack import GnocchiStack
 from tests.support.pipeline import run_pipeline
-from tests.support.targets import fresh_namespace, pg_connect
+from tests.support.targets import fresh_namespace, mysql_connect, pg_connect
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
     from tests.support.pipeline import PipelineRun
+    from tests.support.targets import Target
 
 pytestmark = pytest.mark.e2e
 
@@ -48,6 +50,12 @@ def stack() -> Iterator[GnocchiStack]:
 @pytest.fixture
 def schema() -> Iterator[str]:
     with fresh_namespace("target-postgres", "gn") as name:
+        yield name
+
+
+@pytest.fixture
+def database() -> Iterator[str]:
+    with fresh_namespace("target-mysql", "gn") as name:
         yield name
 
 
@@ -104,18 +112,29 @@ class Cloud:
         return rows
 
 
-def measure_rows(schema: str) -> dict[tuple[str, str, float, dt.datetime], float | None]:
+def measure_rows(
+    schema: str, target: Target = "target-postgres"
+) -> dict[tuple[str, str, float, dt.datetime], float | None]:
     rows = {}
-    with pg_connect() as conn:
-        for table in ("cpu", "vcpus"):
-            query = sql.SQL(
-                "SELECT metric_id, aggregation, granularity, timestamp, value FROM {}"
-            ).format(sql.Identifier(schema, table))
-            for metric, method, grain, ts, value in conn.execute(query):
-                key = (metric, method, float(grain), ts.replace(tzinfo=dt.UTC))
-                assert key not in rows, f"{key} stored twice"
-                rows[key] = float(value) if isinstance(value, Decimal) else value
+    for table in ("cpu", "vcpus"):
+        for metric, method, grain, ts, value in _select(target, schema, table):
+            key = (metric, method, float(grain), ts.replace(tzinfo=dt.UTC))
+            assert key not in rows, f"{key} stored twice"
+            rows[key] = float(value) if isinstance(value, Decimal) else value
     return rows
+
+
+def _select(target: Target, namespace: str, table: str) -> list[tuple[Any, ...]]:
+    columns = "metric_id, aggregation, granularity, timestamp, value"
+    if target == "target-postgres":
+        with pg_connect() as conn:
+            query = sql.SQL(f"SELECT {columns} FROM {{}}").format(  # noqa: S608
+                sql.Identifier(namespace, table)
+            )
+            return list(conn.execute(query))
+    with mysql_connect(namespace) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT {columns} FROM `{table}`")  # noqa: S608
+        return list(cur.fetchall())
 
 
 def resource_rows(schema: str) -> list[dict[str, Any]]:
@@ -129,26 +148,37 @@ def resource_rows(schema: str) -> list[dict[str, Any]]:
 
 
 def export(
-    stack: GnocchiStack, schema: str, workdir: Path, state: Any, **kwargs: Any
+    stack: GnocchiStack,
+    namespaces: dict[Target, str],
+    workdir: Path,
+    state: Any,
+    **kwargs: Any,
 ) -> PipelineRun:
     config = {"gnocchi_basic_user": "admin", "endpoint_override": stack.url}
     config.update(kwargs.pop("config", {}))
-    run = run_pipeline(config, {"target-postgres": schema}, workdir, state=state, **kwargs)
-    return run
+    return run_pipeline(config, namespaces, workdir, state=state, mysql_exact=True, **kwargs)
 
 
 def test_an_export_kept_current_across_runs_equals_gnocchi(
-    stack: GnocchiStack, schema: str, tmp_path: Path
+    stack: GnocchiStack, schema: str, database: str, tmp_path: Path
 ) -> None:
+    both: dict[Target, str] = {"target-postgres": schema, "target-mysql": database}
+
+    def check(expected: dict[Any, Any], *, leave_out: str = "") -> None:
+        for target, namespace in both.items():
+            rows = measure_rows(namespace, target)
+            assert {k: v for k, v in rows.items() if k[0] != leave_out} == expected, target
+
     cloud = Cloud(stack)
     first = cloud.instance("p1", "m1.small", hours=3)
     second = cloud.instance("p2", "m1.large", hours=2)
     stack.wait_until_processed()
 
-    run = export(stack, schema, tmp_path, None)
+    run = export(stack, both, tmp_path, None)
     assert run.tap_returncode == 0, run.tap_log[-3000:]
-    assert measure_rows(schema) == cloud.expected()
-    state = run.confirmed_state
+    check(cloud.expected())
+    state = run.state("target-postgres")
+    assert state == run.state("target-mysql")
 
     # The open period changes; a late measure inside the block Gnocchi still accepts changes
     # a period already sent; one older than the first block is dropped by Gnocchi (T2).
@@ -166,13 +196,13 @@ def test_an_export_kept_current_across_runs_equals_gnocchi(
     stack.wait_until_processed()
     kept_rows = {k: v for k, v in measure_rows(schema).items() if k[0] == gone}
 
-    run = export(stack, schema, tmp_path, state)
+    run = export(stack, both, tmp_path, state)
     assert run.tap_returncode == 0, run.tap_log[-3000:]
     rows = measure_rows(schema)
     assert {k: v for k, v in rows.items() if k[0] == gone} == kept_rows  # its rows stay
-    assert {k: v for k, v in rows.items() if k[0] != gone} == cloud.expected()
     assert any(k[0] == cloud.metric_of(third, "cpu") for k in rows)
-    state = run.confirmed_state
+    check(cloud.expected(), leave_out=gone)
+    state = run.state("target-postgres")
 
     # metricd falls behind: a run sees none of the backlog, the next one sees all of it.
     stack.stop_metricd()
@@ -180,17 +210,18 @@ def test_an_export_kept_current_across_runs_equals_gnocchi(
         stack.post_measures(
             metric, [(last + i * STEP + dt.timedelta(seconds=30), 3.0 + i) for i in range(1, 4)]
         )
-    run = export(stack, schema, tmp_path, state)
+    try:
+        run = export(stack, both, tmp_path, state)
+    finally:
+        stack.start_metricd()
     assert run.tap_returncode == 0, run.tap_log[-3000:]
     behind = measure_rows(schema)
-    state = run.confirmed_state
-    stack.start_metricd()
+    state = run.state("target-postgres")
     stack.wait_until_processed()
-    run = export(stack, schema, tmp_path, state)
+    run = export(stack, both, tmp_path, state)
     assert run.tap_returncode == 0, run.tap_log[-3000:]
-    rows = measure_rows(schema)
-    assert {k: v for k, v in rows.items() if k[0] != gone} == cloud.expected()
-    assert len(rows) > len(behind)
+    check(cloud.expected(), leave_out=gone)
+    assert len(measure_rows(schema)) > len(behind)
 
     # The flavor change is a second revision of the resource; the first one is closed.
     revisions = [r for r in resource_rows(schema) if r["id"] == first]
@@ -199,18 +230,20 @@ def test_an_export_kept_current_across_runs_equals_gnocchi(
     assert revisions[1]["revision_end"] is None
 
 
+@pytest.mark.parametrize("target", ["target-postgres", "target-mysql"])
 def test_a_run_killed_mid_export_then_rerun_loses_and_doubles_nothing(
-    stack: GnocchiStack, schema: str, tmp_path: Path
+    stack: GnocchiStack, target: Target, tmp_path: Path
 ) -> None:
     cloud = Cloud(stack)
     for project in ("k1", "k2", "k3"):
         cloud.instance(project, "m1.small", hours=2)
     stack.wait_until_processed()
     config = {"metrics_per_request": 2}
-    killed = export(stack, schema, tmp_path, None, kill_after=150, config=config)
-    assert killed.tap_returncode != 0
-    rerun = export(stack, schema, tmp_path, killed.confirmed_state, config=config)
-    assert rerun.tap_returncode == 0, rerun.tap_log[-3000:]
-    expected = {k: v for k, v in cloud.expected().items() if k[0] in cloud.metrics}
-    rows = {k: v for k, v in measure_rows(schema).items() if k[0] in cloud.metrics}
-    assert rows == expected
+    with fresh_namespace(target, "gk") as namespace:
+        killed = export(stack, {target: namespace}, tmp_path, None, kill_after=150, config=config)
+        assert killed.tap_returncode != 0
+        rerun = export(stack, {target: namespace}, tmp_path, killed.confirmed_state, config=config)
+        assert rerun.tap_returncode == 0, rerun.tap_log[-3000:]
+        expected = {k: v for k, v in cloud.expected().items() if k[0] in cloud.metrics}
+        rows = measure_rows(namespace, target)
+        assert {k: v for k, v in rows.items() if k[0] in cloud.metrics} == expected

@@ -12,7 +12,13 @@ from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
 from tests.support.tap import prepared_tap_command
-from tests.support.targets import REPO_ROOT, target_env, target_executable, write_target_config
+from tests.support.targets import (
+    MYSQL_EXACT_MAPPER,
+    REPO_ROOT,
+    target_env,
+    target_executable,
+    write_target_config,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -46,24 +52,42 @@ class PipelineRun:
 
 
 def _start_target(
-    target: Target, namespace: str, workdir: Path, handles: list[IO[bytes]]
-) -> subprocess.Popen[bytes]:
-    """The real target, reading stdin; its stdout (STATE lines) and stderr go to files."""
+    target: Target,
+    namespace: str,
+    workdir: Path,
+    handles: list[IO[bytes]],
+    *,
+    mapper: bool = False,
+) -> tuple[subprocess.Popen[bytes], list[subprocess.Popen[bytes]]]:
+    """The real target, reading stdin (behind tap-ceilometer-mysql-exact with `mapper`); its
+    stdout (STATE lines) and stderr go to files. Returns what reads the tap's lines, and every
+    process to wait for."""
     out = (workdir / f"{target}.out").open("wb")
     err = (workdir / f"{target}.log").open("wb")
     handles += [out, err]
-    return subprocess.Popen(
-        [
-            str(target_executable(target)),
-            "--config",
-            str(write_target_config(target, namespace, workdir)),
-        ],
-        stdin=subprocess.PIPE,
+    config = str(write_target_config(target, namespace, workdir))
+    entry = None
+    if mapper:
+        entry = subprocess.Popen(
+            [str(MYSQL_EXACT_MAPPER), "--config", config],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=err,
+            cwd=REPO_ROOT,
+        )
+    loader = subprocess.Popen(
+        [str(target_executable(target)), "--config", config],
+        stdin=entry.stdout if entry is not None else subprocess.PIPE,
         stdout=out,  # files, not pipes: a target can never block on its output
         stderr=err,
         env=target_env(target),
         cwd=REPO_ROOT,
     )
+    if entry is None:
+        return loader, [loader]
+    assert entry.stdout is not None
+    entry.stdout.close()  # the target holds it now
+    return entry, [entry, loader]
 
 
 def _forward(
@@ -93,22 +117,27 @@ def run_pipeline(
     *,
     state: Mapping[str, Any] | None = None,
     kill_after: int | None = None,
+    mysql_exact: bool = False,
 ) -> PipelineRun:
     """Runs the tap (its own process) into each target, writing their files in workdir.
 
     Each line the tap writes goes to every target, in order. With `kill_after`, the tap gets
     SIGKILL right after that many RECORD lines (no chance to write anything more) and the
     targets then see the end of their input, as in a pipeline whose tap died. The targets
-    must succeed; how the tap ended is in `tap_returncode`.
+    must succeed; how the tap ended is in `tap_returncode`. With `mysql_exact`, target-mysql
+    reads through tap-ceilometer-mysql-exact, as the product's MySQL pipe does.
     """
     command = prepared_tap_command(workdir, config, state)
     run = PipelineRun()
     tap_log = workdir / "tap.log"
     loaders: dict[Target, subprocess.Popen[bytes]] = {}
+    waits: dict[Target, list[subprocess.Popen[bytes]]] = {}
     handles: list[IO[bytes]] = []
     try:
         for target, namespace in namespaces.items():
-            loaders[target] = _start_target(target, namespace, workdir, handles)
+            loaders[target], waits[target] = _start_target(
+                target, namespace, workdir, handles, mapper=mysql_exact and target == "target-mysql"
+            )
         tap_err = tap_log.open("wb")
         handles.append(tap_err)
         tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=tap_err)
@@ -117,14 +146,15 @@ def run_pipeline(
         for target, loader in loaders.items():
             assert loader.stdin is not None
             loader.stdin.close()
-            assert loader.wait(timeout=300) == 0, (workdir / f"{target}.log").read_text(
-                errors="replace"
-            )[-4000:]
+            for process in waits[target]:
+                assert process.wait(timeout=300) == 0, (workdir / f"{target}.log").read_text(
+                    errors="replace"
+                )[-4000:]
     finally:
-        for loader in loaders.values():
-            if loader.poll() is None:
-                loader.kill()
-                loader.wait()
+        for process in (p for ps in waits.values() for p in ps):
+            if process.poll() is None:
+                process.kill()
+                process.wait()
         for handle in handles:
             handle.close()
     run.tap_log = tap_log.read_text(encoding="utf-8", errors="replace")
