@@ -276,3 +276,13 @@ def test_a_bookmark_near_the_retention_edge_is_warned_of(
         assert not [s for s in said if "retention" in s], said
     else:
         assert [s for s in said if warning in s], said
+
+
+def test_partitions_share_the_metric_names_once(stack, cloud):
+    every = exported_metrics(run_tap(config(stack)))
+    shares = [
+        exported_metrics(run_tap(config(stack, partition={"index": i, "count": 3})))
+        for i in range(3)
+    ]
+    assert set().union(*shares) == every
+    assert sum(len(share) for share in shares) == len(every)
