@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import re
 from typing import TYPE_CHECKING
@@ -27,6 +28,16 @@ def _sanitize(meter: str) -> str:
 def _with_hash(base: str, meter: str) -> str:
     digest = hashlib.sha1(meter.encode(), usedforsecurity=False).hexdigest()[:_HASH_LENGTH]
     return f"{base[: STREAM_NAME_MAX_LENGTH - _HASH_LENGTH - 1]}_{digest}"
+
+
+def with_close_matches(unknown: Iterable[str], known: Iterable[str]) -> str:
+    """`'cpux' (did you mean cpu, vcpus?), 'x'`: names an API does not know, with hints."""
+    choices = sorted(known)
+    hints = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, choices, n=3)
+        hints.append(f"{name!r}" + (f" (did you mean {', '.join(close)}?)" if close else ""))
+    return ", ".join(hints)
 
 
 def stream_names(meters: Iterable[str], reserved: Iterable[str] = ()) -> dict[str, str]:

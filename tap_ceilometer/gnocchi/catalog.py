@@ -6,7 +6,6 @@ bookmark and its whole retained history is read; a deleted one is simply not lis
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,7 +20,7 @@ from tap_ceilometer.gnocchi.streams import (
     MetricStream,
     ResourceStream,
 )
-from tap_ceilometer.naming import stream_names
+from tap_ceilometer.naming import stream_names, with_close_matches
 from tap_ceilometer.settings import Partition
 
 if TYPE_CHECKING:
@@ -179,15 +178,9 @@ class GnocchiCatalog:
         listed = {str(row.get("name")) for row in rows}
         unknown = sorted(named - listed)
         if unknown:
-            every = sorted(listed)
-            hints = []
-            for name in unknown:
-                close = difflib.get_close_matches(name, every, n=3)
-                hints.append(
-                    f"{name!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
-                )
             msg = (
-                f"Gnocchi has no metric named {', '.join(hints)} visible to this user. Check the"
+                f"Gnocchi has no metric named {with_close_matches(unknown, listed)} visible to"
+                " this user. Check the"
                 " names (GET /v1/metric) and that the user may see the project."
             )
             raise ConfigError(msg)
@@ -195,21 +188,19 @@ class GnocchiCatalog:
     def _check_series(self, refs: list[MetricRef]) -> None:
         """A granularity or aggregation asked for that no exported metric's policy has is a
         mistake worth stopping for; one some policies lack is read where it exists (T12)."""
-        policies = {ref.policy.name: ref.policy for ref in refs}
-        for grain in self.settings.granularities or ():
-            if policies and not any(grain in p.granularities for p in policies.values()):
-                have = sorted({g for p in policies.values() for g in p.granularities})
+        policies = {ref.policy for ref in refs}
+        if not policies:
+            return
+        grains = {str(g) for p in policies for g in p.granularities}
+        methods = {m for p in policies for m in p.methods}
+        asked = [
+            ("granularity", f"{g} s", str(g), grains) for g in self.settings.granularities or ()
+        ] + [("aggregation", repr(m), m, methods) for m in self.settings.aggregations or ()]
+        for what, shown, value, have in asked:
+            if value not in have:
                 msg = (
-                    f"No archive policy of the exported metrics has granularity {grain} s;"
-                    f" they have {', '.join(map(str, have))}."
-                )
-                raise ConfigError(msg)
-        for method in self.settings.aggregations or ():
-            if policies and not any(method in p.methods for p in policies.values()):
-                known = sorted({m for p in policies.values() for m in p.methods})
-                msg = (
-                    f"No archive policy of the exported metrics has aggregation {method!r};"
-                    f" they have {', '.join(known)}."
+                    f"No archive policy of the exported metrics has {what} {shown};"
+                    f" they have {', '.join(sorted(have, key=_natural))}."
                 )
                 raise ConfigError(msg)
 
@@ -240,3 +231,7 @@ class GnocchiCatalog:
         streams.append(MetricStream(tap, metrics=rows))
         streams.append(ArchivePolicyStream(tap, client=self.client))
         return streams
+
+
+def _natural(text: str) -> tuple[int, str]:
+    return (int(text), "") if text.isdigit() else (0, text)

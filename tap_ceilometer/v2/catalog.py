@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
 
 from tap_ceilometer.errors import ConfigError
-from tap_ceilometer.naming import stream_names
+from tap_ceilometer.naming import stream_names, with_close_matches
 from tap_ceilometer.settings import Partition
 from tap_ceilometer.v2.streams import Read, SampleStream
 
@@ -51,14 +50,9 @@ class MeterCatalog:
         # A meter the list leaves out may still have samples this user sees (see meter_names).
         unknown = sorted(m for m in named - set(available) if not self.client.has_samples(m))
         if unknown:
-            hints = []
-            for meter in unknown:
-                close = difflib.get_close_matches(meter, available, n=3)
-                hints.append(
-                    f"{meter!r}" + (f" (did you mean {', '.join(close)}?)" if close else "")
-                )
             msg = (
-                f"Ceilometer has no samples of meter {', '.join(hints)} visible to this user. "
+                f"Ceilometer has no samples of meter {with_close_matches(unknown, available)}"
+                " visible to this user. "
                 "Check the names (GET /v2/meters) and that the user may see the project."
             )
             raise ConfigError(msg)

@@ -29,11 +29,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
             item.add_marker(pytest.mark.gnocchi)
 
 
-@pytest.fixture(scope="session")
-def gnocchi() -> Iterator[GnocchiStack]:
-    """A real Gnocchi (basic auth; helpers call as ``admin``) for the test session, with
-    Ceilometer's four archive policies and its resource types created, metric_processing_delay 1.
-    """
+def _ceilometer_shaped_gnocchi(key: str) -> Iterator[GnocchiStack]:
     problem = ""
     try:
         stack = GnocchiStack().start()
@@ -47,12 +43,27 @@ def gnocchi() -> Iterator[GnocchiStack]:
         problem = str(err)
     if problem:
         pytest.fail(problem, pytrace=False)
-    _running["gnocchi"] = stack
+    _running[key] = stack
     try:
         yield stack
     finally:
-        del _running["gnocchi"]
+        del _running[key]
         stack.stop()
+
+
+@pytest.fixture(scope="session")
+def gnocchi() -> Iterator[GnocchiStack]:
+    """A real Gnocchi (basic auth; helpers call as ``admin``) for the test session, with
+    Ceilometer's four archive policies and its resource types created, metric_processing_delay 1.
+    """
+    yield from _ceilometer_shaped_gnocchi("gnocchi")
+
+
+@pytest.fixture(scope="module")
+def own_gnocchi() -> Iterator[GnocchiStack]:
+    """The same, for one test module alone: its tests compare whole tables with all Gnocchi
+    holds, which the session's shared Gnocchi would not allow."""
+    yield from _ceilometer_shaped_gnocchi("own_gnocchi")  # one module at a time
 
 
 @pytest.fixture(scope="session")

@@ -20,7 +20,6 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from tests.gnocchi.stack import GnocchiStack
 from tests.support.pipeline import run_pipeline
 from tests.support.targets import fresh_namespace, mysql_connect, pg_connect
 
@@ -28,6 +27,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
+    from tests.gnocchi.stack import GnocchiStack
     from tests.support.pipeline import PipelineRun
     from tests.support.targets import Target
 
@@ -40,11 +40,8 @@ SERIES = {"ceilometer-low": ("mean",), "ceilometer-low-rate": ("mean", "rate:mea
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[GnocchiStack]:
-    with GnocchiStack(metric_processing_delay=1) as gnocchi:
-        gnocchi.create_ceilometer_archive_policies()
-        gnocchi.create_ceilometer_resource_types()
-        yield gnocchi
+def stack(own_gnocchi: GnocchiStack) -> GnocchiStack:
+    return own_gnocchi
 
 
 @pytest.fixture

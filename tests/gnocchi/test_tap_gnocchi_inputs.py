@@ -12,24 +12,21 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.gnocchi.stack import GnocchiStack
 from tests.support.tap import run_tap, run_tap_process
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from pytest_httpserver import HTTPServer
+
+    from tests.gnocchi.stack import GnocchiStack
 
 T0 = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
-def stack() -> Iterator[GnocchiStack]:
-    with GnocchiStack(metric_processing_delay=1) as gnocchi:
-        gnocchi.create_ceilometer_archive_policies()
-        gnocchi.create_ceilometer_resource_types()
-        yield gnocchi
+def stack(own_gnocchi: GnocchiStack) -> GnocchiStack:
+    return own_gnocchi
 
 
 @pytest.fixture(scope="module")
