@@ -152,6 +152,7 @@ class GnocchiClient(ApiClient):
         if attrs:
             params["attrs"] = list(attrs)
         after: str | None = None
+        seen: set[tuple[Any, Any]] = set()
         while True:
             query, body = dict(params), search
             if after is not None:
@@ -163,8 +164,14 @@ class GnocchiClient(ApiClient):
             last: str | None = None
             try:
                 for page in self.pages("POST", path, params=query, body=body, what="resources"):
+                    for row in page:
+                        # Paging a history listing (current rows and history rows together)
+                        # can repeat a revision on a later page (seen on 4.7.1).
+                        key = (row.get("id"), row.get("revision_start"))
+                        if key not in seen:
+                            seen.add(key)
+                            yield row
                     last = str(page[-1].get("id"))
-                    yield from page
                 return
             except ApiError as exc:
                 if exc.status != 400 or "marker" not in str(exc).lower() or last is None:

@@ -270,6 +270,7 @@ class GnocchiStack:
         service_credentials: Credentials = SERVICE,
         admin_credentials: Credentials = ADMIN,
         metric_processing_delay: float = 1,
+        max_limit: int | None = None,
         workdir: Path | None = None,
         keep_workdir: bool | None = None,
         startup_timeout: float = 60.0,
@@ -283,6 +284,7 @@ class GnocchiStack:
         self.service_credentials = service_credentials
         self.admin_credentials = admin_credentials
         self.metric_processing_delay = metric_processing_delay
+        self.max_limit = max_limit  # [api] max_limit: Gnocchi's page size cap (T4)
         self._own_workdir = workdir is None
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="tap-ceilometer-gnocchi-"))
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -391,6 +393,8 @@ class GnocchiStack:
 
     def _write_config(self) -> None:
         api = f"auth_mode = {self.auth_mode}\n"
+        if self.max_limit is not None:
+            api += f"max_limit = {self.max_limit}\n"
         keystone = ""
         if self.auth_mode == "keystone":
             # keystonemiddleware's filter reads its options through oslo.config project
