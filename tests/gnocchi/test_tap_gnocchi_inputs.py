@@ -174,25 +174,8 @@ def test_nan_in_an_answer_becomes_null_and_503_is_retried(
     httpserver: HTTPServer, backoff_waits: list[float]
 ):
     """T16 and T5: Gnocchi's bare NaN is read as null; a refresh lock's 503 is retried."""
-    policy = {
-        "name": "ceilometer-low",
-        "back_window": 0,
-        "aggregation_methods": ["mean"],
-        "definition": [{"granularity": "0:05:00", "points": 8640, "timespan": "30 days, 0:00:00"}],
-    }
-    metric = {
-        "id": str(uuid.uuid4()),
-        "name": "vcpus",
-        "unit": None,
-        "resource_id": None,
-        "archive_policy": policy,
-        "creator": "admin",
-    }
-    httpserver.expect_request("/v1/archive_policy").respond_with_json([policy])
-    httpserver.expect_request("/v1/resource_type").respond_with_json([])
-    httpserver.expect_request("/v1/search/resource/generic").respond_with_json([])
-    httpserver.expect_request("/v1/metric").respond_with_json([metric])
-    path = f"/v1/metric/{metric['id']}/measures"
+    metric_id = _one_metric_gnocchi(httpserver, "30 days, 0:00:00", measures=False)
+    path = f"/v1/metric/{metric_id}/measures"
     httpserver.expect_oneshot_request(path).respond_with_json(
         {"code": 503, "description": "Unable to refresh metric. Metric is locked."}, status=503
     )
@@ -212,7 +195,9 @@ def test_nan_in_an_answer_becomes_null_and_503_is_retried(
     assert len(backoff_waits) == 1
 
 
-def _one_metric_gnocchi(httpserver: HTTPServer, timespan: str) -> str:
+def _one_metric_gnocchi(httpserver: HTTPServer, timespan: str, *, measures: bool = True) -> str:
+    """A fake Gnocchi of one `vcpus` metric, 5-minute periods kept `timespan`; with `measures`,
+    the metric answers no points."""
     policy = {
         "name": "short",
         "back_window": 0,
@@ -232,7 +217,8 @@ def _one_metric_gnocchi(httpserver: HTTPServer, timespan: str) -> str:
     httpserver.expect_request("/v1/resource_type").respond_with_json([])
     httpserver.expect_request("/v1/search/resource/generic").respond_with_json([])
     httpserver.expect_request("/v1/metric").respond_with_json([metric])
-    httpserver.expect_request(f"/v1/metric/{metric_id}/measures").respond_with_json([])
+    if measures:
+        httpserver.expect_request(f"/v1/metric/{metric_id}/measures").respond_with_json([])
     return metric_id
 
 
