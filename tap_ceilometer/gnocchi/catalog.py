@@ -7,6 +7,7 @@ bookmark and its whole retained history is read; a deleted one is simply not lis
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from tap_ceilometer.errors import ApiError, ConfigError
@@ -89,8 +90,13 @@ class GnocchiCatalog:
     settings: MeasureSettings
     partition: Partition = field(default_factory=Partition)
 
+    @cached_property
+    def policy_bodies(self) -> list[dict[str, Any]]:
+        """The archive policies as Gnocchi sends them (read once, for two uses)."""
+        return self.client.archive_policies()
+
     def policies(self) -> dict[str, ArchivePolicy]:
-        return {p.name: p for p in map(ArchivePolicy.from_api, self.client.archive_policies())}
+        return {p.name: p for p in map(ArchivePolicy.from_api, self.policy_bodies)}
 
     def _wanted(self, row: dict[str, Any], matched: dict[str, set[str]] | None) -> bool:
         name = row.get("name")
@@ -229,7 +235,7 @@ class GnocchiCatalog:
             )
         )
         streams.append(MetricStream(tap, metrics=rows))
-        streams.append(ArchivePolicyStream(tap, client=self.client))
+        streams.append(ArchivePolicyStream(tap, policies=self.policy_bodies))
         return streams
 
 

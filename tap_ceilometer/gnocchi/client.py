@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -11,7 +10,8 @@ import msgspec
 from typing_extensions import override
 
 from tap_ceilometer.client import ApiClient, one_line
-from tap_ceilometer.errors import ApiError, ConfigError, MalformedApiDataError
+from tap_ceilometer.errors import ApiError, MalformedApiDataError
+from tap_ceilometer.timestamps import parse_api_time
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -22,7 +22,7 @@ _NON_FINITE = {"NaN": None, "Infinity": None, "-Infinity": None}
 
 def epoch_seconds(text: str) -> int:
     """Gnocchi's period start (`2026-11-30T00:00:00+00:00`, whole seconds, T15) as epoch s."""
-    return int(datetime.fromisoformat(text).timestamp())
+    return int(parse_api_time(text).timestamp())
 
 
 class GnocchiClient(ApiClient):
@@ -76,14 +76,6 @@ class GnocchiClient(ApiClient):
                 raise msgspec.DecodeError from None
 
     # --- the server -----------------------------------------------------------------------------
-
-    def server_build(self) -> str | None:
-        """The server's build (`GET /` answers `{"build": "4.7.1", "versions": [...]}`)."""
-        root = self.request_json("GET", "/")
-        if isinstance(root, dict) and isinstance(root.get("versions"), list):
-            return str(root.get("build") or "")
-        msg = f"{self.endpoint} does not answer as Gnocchi does (GET / has no versions list)."
-        raise ConfigError(msg)
 
     def pages(
         self,

@@ -6,18 +6,15 @@ their client, read settings and the run's stop flag when they are built.
 
 from __future__ import annotations
 
-import logging
 import math
-import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Stream
 from typing_extensions import override
 
-from tap_ceilometer.errors import ApiError, MalformedApiDataError, is_expected
+from tap_ceilometer.errors import ApiError, MalformedApiDataError
 from tap_ceilometer.gnocchi.client import epoch_seconds
 from tap_ceilometer.gnocchi.policy import parse_timespan
 from tap_ceilometer.gnocchi.reader import (
@@ -37,6 +34,7 @@ from tap_ceilometer.gnocchi.schema import (
     MEASURE_SCHEMA,
     METRIC_SCHEMA,
 )
+from tap_ceilometer.streams import QuietStream
 from tap_ceilometer.timestamps import parse_api_time, utc_iso
 
 if TYPE_CHECKING:
@@ -94,17 +92,7 @@ class MeasureSettings:
         return [(g, m) for g in grains for m in methods]
 
 
-class _QuietStream(Stream):
-    """One sentence for an expected failure: the SDK's extra ERROR line goes to DEBUG."""
-
-    @override
-    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
-        if level >= logging.ERROR and is_expected(sys.exc_info()[1]):
-            level = logging.DEBUG
-        super().log(message, *args, level=level, **kwargs)
-
-
-class MeasureStream(_QuietStream):
+class MeasureStream(QuietStream):
     """Aggregates of every metric of one name (all `cpu` metrics in one stream).
 
     The stream's state holds one small bookmark per metric (reader.py): the newest period
@@ -318,7 +306,7 @@ class MeasureStream(_QuietStream):
         return
 
 
-class MetricStream(_QuietStream):
+class MetricStream(QuietStream):
     """Every metric the export covers, read whole each run (Gnocchi has no change time)."""
 
     primary_keys = ("id",)
@@ -343,18 +331,18 @@ class MetricStream(_QuietStream):
             }
 
 
-class ArchivePolicyStream(_QuietStream):
+class ArchivePolicyStream(QuietStream):
     """The archive policies: what each granularity keeps and for how long, a row each."""
 
     primary_keys = ("name", "granularity")
 
-    def __init__(self, tap: Tap, *, client: GnocchiClient) -> None:
-        self.client = client
+    def __init__(self, tap: Tap, *, policies: Sequence[dict[str, Any]]) -> None:
+        self.policies = policies  # as the catalog read them: no second request
         super().__init__(tap, name="archive_policies", schema=ARCHIVE_POLICY_SCHEMA)
 
     @override
     def get_records(self, context: Context | None) -> Iterable[dict[str, Any]]:
-        for policy in self.client.archive_policies():
+        for policy in self.policies:
             for item in policy.get("definition") or []:
                 yield {
                     "name": policy.get("name"),
@@ -366,7 +354,7 @@ class ArchivePolicyStream(_QuietStream):
                 }
 
 
-class ResourceStream(_QuietStream):
+class ResourceStream(QuietStream):
     """Resources with their history: one row per revision, read incrementally (2.8).
 
     Each run searches the revisions that began or ended after the bookmark less an overlap

@@ -9,20 +9,18 @@ with `layout: single` one stream `samples` reads them all, a state partition per
 
 from __future__ import annotations
 
-import logging
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import Stream
 from singer_sdk.helpers.conform import TypeConformanceLevel
 from singer_sdk.mapper import SameRecordTransform
 from singer_sdk.singerlib import RecordMessage
 from typing_extensions import override
 
-from tap_ceilometer.errors import AnswerTooSlowError, RetriesExhaustedError, is_expected
+from tap_ceilometer.errors import AnswerTooSlowError, RetriesExhaustedError
+from tap_ceilometer.streams import QuietStream
 from tap_ceilometer.timestamps import parse_api_time, utc_iso
 from tap_ceilometer.v2.reader import ORDER_BY, Cursor, keyset_pages, window_pages
 from tap_ceilometer.v2.records import RecordBuilder
@@ -62,7 +60,7 @@ class Read:
         return context
 
 
-class SampleStream(Stream):
+class SampleStream(QuietStream):
     """Samples of one Ceilometer meter (layout per_meter), or of every meter (single)."""
 
     primary_keys = ("message_id",)
@@ -94,15 +92,6 @@ class SampleStream(Stream):
         super().__init__(tap, name=name, schema=SAMPLE_SCHEMA)
         self.STATE_MSG_FREQUENCY = read.page_size
         self._plain_output: bool | None = None
-
-    @override
-    def log(self, message: str, *args: Any, level: int = logging.INFO, **kwargs: Any) -> None:
-        # singer-sdk logs every failure that ends a sync as an ERROR ("An unhandled error
-        # occurred while syncing"), `--test`'s planned stop after one record included. A
-        # failure the tap reports in one sentence (errors.py) needs no second line.
-        if level >= logging.ERROR and is_expected(sys.exc_info()[1]):
-            level = logging.DEBUG
-        super().log(message, *args, level=level, **kwargs)
 
     # --- what to read ---------------------------------------------------------------------
 
