@@ -29,8 +29,10 @@ from ceilometer_simulator.keystone import (
     IDENTITY_PREFIX,
     AuthFailedError,
     BadRequestError,
+    ForbiddenError,
     Identities,
     Keystone,
+    NotFoundError,
 )
 from ceilometer_simulator.store import Store
 
@@ -408,7 +410,8 @@ class Simulator:
     ) -> Response:
         """Answer one (non-admin) request."""
         if path == IDENTITY_PREFIX or path.startswith(IDENTITY_PREFIX + "/"):
-            return self._identity(method, path[len(IDENTITY_PREFIX) :] or "/", headers, body)
+            sub = path[len(IDENTITY_PREFIX) :] or "/"
+            return self._identity(method, sub, headers, body, query=query)
         base = self.endpoints[interface]
         params: dict[str, list[str]] = {}
         for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
@@ -507,7 +510,7 @@ class Simulator:
     # -- Keystone --------------------------------------------------------------------------------
 
     def _identity(  # noqa: PLR0911, PLR0912 - a routing table
-        self, method: str, sub: str, headers: Any, body: bytes
+        self, method: str, sub: str, headers: Any, body: bytes, *, query: str = ""
     ) -> Response:
         ks = self.keystone
         path = sub.rstrip("/") or "/"
@@ -528,6 +531,9 @@ class Simulator:
                 response = json_response(ks.token_body_v3(subject))
                 response.headers["X-Subject-Token"] = subject.id
                 return response
+            listing = self._identity_read(path, query, headers)
+            if listing is not None:
+                return listing
         if method == "DELETE" and path == "/v3/auth/tokens":
             if ks.validate(headers.get("X-Auth-Token")) is None:
                 return self._keystone_401()
@@ -551,6 +557,21 @@ class Simulator:
                 )
                 return _keystone_error(400, "Bad Request", message)
         return _keystone_error(404, "Not Found", "The resource could not be found.")
+
+    def _identity_read(self, path: str, query: str, headers: Any) -> Response | None:
+        """The v3 listings and entities (projects, domains, users); None for other paths."""
+        ks = self.keystone
+        try:
+            body = ks.read_v3(path, query, ks.validate(headers.get("X-Auth-Token")))
+        except AuthFailedError:
+            return self._keystone_401()
+        except ForbiddenError as exc:
+            return _keystone_error(403, "Forbidden", str(exc))
+        except NotFoundError as exc:
+            return _keystone_error(404, "Not Found", str(exc))
+        except BadRequestError as exc:
+            return _keystone_error(400, "Bad Request", str(exc))
+        return None if body is None else json_response(body)
 
     def _keystone_401(self) -> Response:
         response = json_response(KEYSTONE_UNAUTHORIZED, 401)

@@ -9,6 +9,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from keystoneauth1 import http_basic
+from keystoneauth1.identity.base import BaseIdentityPlugin
 from singer_sdk import Tap
 from typing_extensions import override
 
@@ -16,6 +17,8 @@ from tap_ceilometer.errors import ApiError, ConfigError, one_sentence
 from tap_ceilometer.gnocchi.catalog import GnocchiCatalog, GnocchiSelection
 from tap_ceilometer.gnocchi.client import GnocchiClient
 from tap_ceilometer.gnocchi.streams import MeasureSettings
+from tap_ceilometer.keystone.client import KeystoneClient
+from tap_ceilometer.keystone.streams import KEYSTONE_STREAMS, keystone_streams
 from tap_ceilometer.output import SingerOutput, widen_stdout_pipe
 from tap_ceilometer.session import build_session, has_admin_role
 from tap_ceilometer.settings import CONFIG_SCHEMA, Partition, ReadSettings, check_settings
@@ -140,6 +143,25 @@ class TapCeilometer(Tap):
         }
 
     @cached_property
+    def keystone(self) -> KeystoneClient:
+        settings = self._client_settings()
+        del settings["endpoint_override"]  # it names the metering API, never Keystone
+        return KeystoneClient(self.keystone_session, **settings)
+
+    def _keystone_streams(self) -> list[Stream]:
+        """projects, domains and users, where the run authenticates with Keystone, in the
+        first partition only (every partition would send the same rows)."""
+        if not isinstance(self.keystone_session.auth, BaseIdentityPlugin):
+            self.logger.info(
+                "No projects, domains or users streams: a pre-issued token or Gnocchi's basic"
+                " auth has no Keystone service catalog to find them in."
+            )
+            return []
+        if Partition.from_config(self.config.get("partition")).index != 0:
+            return []
+        return list(keystone_streams(self, self.keystone))
+
+    @cached_property
     def gnocchi(self) -> GnocchiClient:
         return GnocchiClient(
             self.keystone_session, service_type="metric", **self._client_settings()
@@ -216,12 +238,14 @@ class TapCeilometer(Tap):
             sees_every_project=has_admin_role(self.keystone_session),
             partition=Partition.from_config(self.config.get("partition")),
         )
-        return catalog.streams(
+        streams = catalog.streams(
             self,
             read=ReadSettings.from_config(self.config),
             stop=self.stop,
             layout=str(self.config.get("layout") or "per_meter"),
+            reserved=KEYSTONE_STREAMS,
         )
+        return [*streams, *self._keystone_streams()]
 
     def _gnocchi_streams(self) -> list[Stream]:
         config = self.config
@@ -248,7 +272,8 @@ class TapCeilometer(Tap):
             settings=settings,
             partition=Partition.from_config(config.get("partition")),
         )
-        return catalog.streams(self, stop=self.stop)
+        streams = catalog.streams(self, stop=self.stop, reserved=KEYSTONE_STREAMS)
+        return [*streams, *self._keystone_streams()]
 
     # --- running continuously, stopping cleanly ---------------------------------------------
 

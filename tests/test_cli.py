@@ -6,11 +6,13 @@ import json
 import os
 import socket
 import subprocess
+from collections import Counter
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ceilometer_simulator import Simulator
 from tests.support.tap import (
+    DIMENSION_STREAMS,
     REPO_ROOT,
     TAP_EXECUTABLE,
     prepared_tap_command,
@@ -71,10 +73,15 @@ def test_discover_lists_one_sql_safe_stream_per_meter(sim: Simulator, tmp_path: 
     result = run_tap_process(tap_config(sim), tmp_path, args=["--discover"])
     assert result.returncode == 0, result.stderr
     streams = {s["tap_stream_id"]: s for s in json.loads(result.stdout)["streams"]}
-    assert set(streams) == {"disk_read_bytes", "instance_m1_tiny", "cpu_util"}
+    assert set(streams) == {"disk_read_bytes", "instance_m1_tiny", "cpu_util", *DIMENSION_STREAMS}
     entry = streams["disk_read_bytes"]
     assert entry["key_properties"] == ["message_id"]
     assert entry["replication_key"] == "timestamp"
+    keys = {"resources": ["resource_id"], "meters": ["name"]}
+    for name in DIMENSION_STREAMS:
+        assert streams[name]["key_properties"] == keys.get(name, ["id"])
+        assert streams[name]["replication_method"] == "FULL_TABLE"
+    assert "password" not in streams["users"]["schema"]["properties"]
     assert SECRET not in result.stdout + result.stderr
 
 
@@ -83,7 +90,10 @@ def test_test_mode_reads_one_record_per_stream(sim: Simulator, tmp_path: Path):
     result = run_tap_process(tap_config(sim), tmp_path, args=["--test"])
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
-    assert sum(m["type"] == "RECORD" for m in records) == 3
+    per_stream = Counter(m["stream"] for m in records if m["type"] == "RECORD")
+    assert per_stream == dict.fromkeys(
+        ["disk_read_bytes", "instance_m1_tiny", "cpu_util", *DIMENSION_STREAMS], 1
+    )
     assert "ERROR" not in result.stderr, "a successful check logs no error"
 
 
@@ -126,7 +136,15 @@ def test_request_metrics_name_the_request_that_was_sent(sim: Simulator, tmp_path
         for line in result.stderr.splitlines()
         if "http_request_duration" in line
     }
-    assert endpoints == {"GET /v2/meters", "GET /v2/capabilities", "POST /v2/query/samples"}
+    assert endpoints == {
+        "GET /v2/meters",
+        "GET /v2/capabilities",
+        "POST /v2/query/samples",
+        "GET /v2/resources",
+        "GET /projects",  # Keystone's, below its discovered v3 URL
+        "GET /domains",
+        "GET /users",
+    }
 
 
 def _fails_clearly(result: subprocess.CompletedProcess[str], *needles: str) -> None:

@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 
 from ceilometer_simulator import FaultRule
 from tap_ceilometer.v2.streams import MESSAGE_ID_KEY
-from tests.support.tap import expected_records, run_tap, sample, tap_command, tap_config
+from tests.support.tap import (
+    DIMENSION_STREAMS,
+    expected_records,
+    run_tap,
+    sample,
+    tap_command,
+    tap_config,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -49,11 +56,16 @@ class TapProcess:
                 self.messages.append(json.loads(line))
 
     def records(self, stream: str | None = None) -> list[dict[str, Any]]:
+        """The records of `stream`, or of every sample stream."""
         with self._lock:
             return [
                 m["record"]
                 for m in self.messages
-                if m["type"] == "RECORD" and stream in (None, m["stream"])
+                if m["type"] == "RECORD"
+                and (
+                    m["stream"] == stream
+                    or (stream is None and m["stream"] not in DIMENSION_STREAMS)
+                )
             ]
 
     def last_state(self) -> dict[str, Any]:
@@ -101,6 +113,8 @@ def test_polling_keeps_exporting_new_samples_and_meters(sim: Simulator, tmp_path
         sample("image.size", T0 + timedelta(seconds=i), 900 + i) for i in range(25)
     )
     tap.wait_for(lambda: len(tap.records()) == 165)
+    # Each sweep reads the dimensions again: the meter catalogue now has the new meter.
+    tap.wait_for(lambda: "image.size" in {r["name"] for r in tap.records("meters")})
     assert tap.stop() == 0
     records = tap.records()
     assert len({r["message_id"] for r in records}) == 165  # none sent twice

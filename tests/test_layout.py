@@ -61,7 +61,7 @@ def test_a_run_resumed_from_any_interim_state_sends_the_rest_exactly_once(
     full = run_tap(config)
     sent: list[str] = []
     resumed_from: list[tuple[int, dict[str, Any]]] = []
-    for message in full.messages:
+    for message in full.sample_messages:
         if message["type"] == "RECORD":
             sent.append(message["record"]["message_id"])
         elif message["type"] == "STATE" and sent:

@@ -210,12 +210,16 @@ class GnocchiCatalog:
                 )
                 raise ConfigError(msg)
 
-    def streams(self, tap: Tap, *, stop: threading.Event) -> list[Stream]:
+    def streams(
+        self, tap: Tap, *, stop: threading.Event, reserved: Sequence[str] = ()
+    ) -> list[Stream]:
+        """A stream per metric name, then the resources, metrics and archive policies;
+        `reserved`: the names of the tap's other streams."""
         refs, rows = self.metric_refs()
         by_name: dict[str, list[MetricRef]] = {}
         for ref in refs:
             by_name.setdefault(ref.name, []).append(ref)
-        names = stream_names(by_name, reserved=DIMENSION_STREAMS)
+        names = stream_names(by_name, reserved=(*DIMENSION_STREAMS, *reserved))
         streams: list[Stream] = [
             MeasureStream(
                 tap,

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cached_property, partial
 from typing import TYPE_CHECKING
 
 from tap_ceilometer.errors import ConfigError
 from tap_ceilometer.naming import stream_names, with_close_matches
 from tap_ceilometer.settings import Partition
+from tap_ceilometer.v2.dimensions import V2_DIMENSION_STREAMS, MeterPairs, v2_dimension_streams
 from tap_ceilometer.v2.streams import Read, SampleStream
 
 if TYPE_CHECKING:
     import threading
     from collections.abc import Sequence
 
-    from singer_sdk import Tap
+    from singer_sdk import Stream, Tap
 
     from tap_ceilometer.settings import ReadSettings
     from tap_ceilometer.v2.client import CeilometerClient
@@ -36,6 +37,12 @@ class MeterCatalog:
     sees_every_project: bool
     partition: Partition = field(default_factory=Partition)
 
+    @cached_property
+    def pairs(self) -> MeterPairs:
+        """The meter and resource pairs, read at most once per discovery: for the meter
+        names of a non-admin, and for the dimension streams."""
+        return MeterPairs(self.client)
+
     def meter_names(self) -> list[str]:
         """The meters to export: every visible one, or the named ones after checking them."""
         named = set(self.meters or [])
@@ -44,7 +51,7 @@ class MeterCatalog:
         everything_wanted = not self.meters and (
             not self.selections or any(s.meters is None for s in self.selections)
         )
-        available = self.client.meter_names(per_resource=not self.sees_every_project)
+        available = self.client.meter_names(None if self.sees_every_project else self.pairs.entries)
         if everything_wanted:
             return available
         # A meter the list leaves out may still have samples this user sees (see meter_names).
@@ -67,9 +74,8 @@ class MeterCatalog:
             or (s.meters is None and (self.meters is None or meter in self.meters))
         ]
 
-    def partition_meters(self) -> list[str]:
-        """The meters to export in this run: `meter_names()`, or this partition's share."""
-        meters = self.meter_names()
+    def partition_meters(self, meters: list[str]) -> list[str]:
+        """The meters to export in this run: all of `meters`, or this partition's share."""
         if self.partition.count == 1:
             return meters
         mine = [meter for meter in meters if self.partition.owns(meter)]
@@ -83,11 +89,20 @@ class MeterCatalog:
         return mine
 
     def streams(
-        self, tap: Tap, *, read: ReadSettings, stop: threading.Event, layout: str = "per_meter"
-    ) -> list[SampleStream]:
+        self,
+        tap: Tap,
+        *,
+        read: ReadSettings,
+        stop: threading.Event,
+        layout: str = "per_meter",
+        reserved: Sequence[str] = (),
+    ) -> list[Stream]:
         """`per_meter`: one stream per meter, named for SQL (naming.py), with its selections.
-        `single`: one stream `samples` for every meter, bookmarks still per meter."""
-        meters = self.partition_meters()
+        `single`: one stream `samples` for every meter, bookmarks still per meter. Then the
+        dimension streams (resources, meters), in the first partition only: every partition
+        would send the same rows. `reserved`: the names of the tap's other streams."""
+        every_meter = self.meter_names()
+        meters = self.partition_meters(every_meter)
         reads: dict[str, list[Read]] = {}
         for meter in meters:
             selections = self.selections_for(meter)
@@ -96,8 +111,20 @@ class MeterCatalog:
                 raise ConfigError(msg)
             reads[meter] = [Read(meter, s) for s in selections] or [Read(meter)]
         stream = partial(SampleStream, tap, client=self.client, read=read, stop=stop)
+        reserved = (*V2_DIMENSION_STREAMS, *reserved)
         if layout == "single":
+            tables = dict.fromkeys(every_meter, SINGLE_STREAM)
             every = [r for meter in meters for r in reads[meter]]
-            return [stream(name=SINGLE_STREAM, reads=every, by_meter=True)]
-        names = stream_names(meters)
-        return [stream(name=names[meter], reads=reads[meter]) for meter in meters]
+            streams: list[Stream] = [stream(name=SINGLE_STREAM, reads=every, by_meter=True)]
+        else:
+            # Named over the whole export, so that every partition names a meter alike.
+            tables = stream_names(every_meter, reserved=reserved)
+            streams = [stream(name=tables[meter], reads=reads[meter]) for meter in meters]
+        if self.partition.index == 0:
+            streams += v2_dimension_streams(tap, self.client, self.pairs, tables)
+        else:
+            self.client.log.info(
+                "Partition %d: the dimension streams are exported by partition 0.",
+                self.partition.index,
+            )
+        return streams

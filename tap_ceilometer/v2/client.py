@@ -12,7 +12,7 @@ from typing_extensions import override
 from tap_ceilometer.client import ApiClient, one_line
 from tap_ceilometer.errors import MalformedApiDataError
 
-FIRST_METER_LIMIT = 10_000
+FIRST_LIST_LIMIT = 10_000
 _GNOCCHI = 410
 
 
@@ -67,38 +67,55 @@ class CeilometerClient(ApiClient):
             self.log.info("Complex queries are not available: reading by time windows.")
         return supported
 
-    def meter_names(self, *, per_resource: bool = False) -> list[str]:
+    def meter_names(self, pairs: list[dict[str, Any]] | None = None) -> list[str]:
         """Every meter name the user can see.
 
         Ceilometer builds /v2/meters from the newest sample of each meter (of each meter and
         resource without `unique`) across all projects, and only then applies the caller's
         project scope. A user without the admin role therefore misses every meter whose newest
-        sample is another project's; `per_resource` adds the per-resource list, which misses
-        only meters whose every resource's newest sample is another project's.
+        sample is another project's; the per-resource list (`pairs`, from `meter_list()`)
+        misses only meters whose every resource's newest sample is another project's.
         """
-        names = self._listed_names({"unique": "True"})
-        if per_resource:
-            names |= self._listed_names({})
+        names = self._names(self.meter_list({"unique": "True"}))
+        if pairs is not None:
+            names |= self._names(pairs)
         return sorted(names)
 
-    def _listed_names(self, params: dict[str, str]) -> set[str]:
-        limit = FIRST_METER_LIMIT
-        while True:
-            meters = self.request_json("GET", "/v2/meters", params={**params, "limit": limit})
-            if not isinstance(meters, list):
-                msg = "GET /v2/meters did not answer with a list."
-                raise MalformedApiDataError(msg)
-            if len(meters) < limit:
-                break
-            limit *= 10  # a full answer may be truncated: there is no other sign of it
+    @staticmethod
+    def _names(meters: list[dict[str, Any]]) -> set[str]:
         names = set()
         for meter in meters:
-            name = meter.get("name") if isinstance(meter, dict) else None
+            name = meter.get("name")
             if not isinstance(name, str) or not name:
                 msg = f"GET /v2/meters returned an entry without a name: {meter!r}"
                 raise MalformedApiDataError(msg)
             names.add(name)
         return names
+
+    def meter_list(self, params: dict[str, str] | None = None) -> list[dict[str, Any]]:
+        """GET /v2/meters, whole: one entry per meter and resource (per meter with `unique`)."""
+        return self._whole_list("/v2/meters", params or {})
+
+    def resources(self) -> list[dict[str, Any]]:
+        """GET /v2/resources, whole, without the one meter query per resource that
+        `meter_links` would cost the server (spec 1.5)."""
+        return self._whole_list("/v2/resources", {"meter_links": "0"})
+
+    def _whole_list(self, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        limit = FIRST_LIST_LIMIT
+        while True:
+            entries = self.request_json("GET", path, params={**params, "limit": limit})
+            if not isinstance(entries, list):
+                msg = f"GET {path} did not answer with a list."
+                raise MalformedApiDataError(msg)
+            if len(entries) < limit:
+                break
+            limit *= 10  # a full answer may be truncated: there is no other sign of it
+        for entry in entries:
+            if not isinstance(entry, dict):
+                msg = f"GET {path} returned an entry that is not an object: {entry!r}"
+                raise MalformedApiDataError(msg)
+        return entries
 
     def has_samples(self, meter: str) -> bool:
         """Whether the user sees a sample of `meter` (sample queries are scoped before limits)."""

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-SUMMARY = re.compile(r"^\[demo\] (\d+) tables, (\d+) rows, (\d+) new this run$", re.MULTILINE)
+SUMMARY = re.compile(
+    r"^\[demo\] (\d+) meter tables, (\d+) samples, (\d+) new this run$", re.MULTILINE
+)
 
 
 @pytest.fixture
@@ -62,6 +64,8 @@ def test_the_demo_seeds_once_and_the_second_run_moves_only_what_is_new(
         first = _demo(tmp_path, schema)
     assert first.returncode == 0, first.stderr[-3000:]
     assert SUMMARY.findall(first.stdout) == [("9", "3000", "3000")], first.stdout
+    for dimension in ("projects", "domains", "users", "resources", "meters"):
+        assert re.search(rf"^  {dimension} +[1-9]\d* .*dimension$", first.stdout, re.M), dimension
     second = _demo(tmp_path, schema)
     assert second.returncode == 0, second.stderr[-3000:]
     assert SUMMARY.findall(second.stdout) == [("9", "3400", "400")], second.stdout

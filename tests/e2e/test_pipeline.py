@@ -12,7 +12,7 @@ from ceilometer_simulator import CloudSpec
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.pipeline import run_pipeline
-from tests.support.tap import expected_records, sample, tap_config
+from tests.support.tap import DIMENSION_STREAMS, expected_records, sample, tap_config
 from tests.support.targets import (
     TARGETS,
     fresh_namespace,
@@ -230,7 +230,7 @@ def test_the_single_layout_loads_one_table_killed_and_resumed(
         for row in read_table(target, namespace, "samples")
     }  # type: ignore[arg-type]
     assert rows == _cloud(sim, meters)
-    assert table_names(target, namespace) == ["samples"]  # type: ignore[arg-type]
+    assert table_names(target, namespace) == sorted(["samples", *DIMENSION_STREAMS])  # type: ignore[arg-type]
     contexts = [p["context"] for p in state["bookmarks"]["samples"]["partitions"]]
     assert sorted(c["meter"] for c in contexts) == sorted(meters)
 
@@ -255,7 +255,10 @@ def test_three_partitions_in_parallel_load_the_whole_cloud_once(sim: Simulator, 
         with ThreadPoolExecutor(max_workers=3) as pool:
             states = list(pool.map(load, range(3)))
         assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)
-        owned = [set((state or {})["bookmarks"]) for state in states]
+        owned = [set((state or {})["bookmarks"]) - DIMENSION_STREAMS for state in states]
         assert all(owned)
+        # The dimensions come from partition 0 alone: one row per Keystone project.
+        projects = read_table("target-postgres", namespace, "projects", order_by="id")
+        assert sorted(p["id"] for p in projects) == sorted(sim.keystone.identities.projects)
         assert set.union(*owned) == set(stream_names(meters).values())
         assert sum(len(o) for o in owned) == len(meters)  # no meter in two partitions

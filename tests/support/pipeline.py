@@ -11,7 +11,7 @@ import subprocess
 from dataclasses import dataclass, field
 from typing import IO, TYPE_CHECKING, Any
 
-from tests.support.tap import prepared_tap_command
+from tests.support.tap import DIMENSION_STREAMS, prepared_tap_command
 from tests.support.targets import (
     MYSQL_EXACT_MAPPER,
     REPO_ROOT,
@@ -33,7 +33,8 @@ class PipelineRun:
 
     tap_returncode: int = 0
     tap_log: str = ""
-    records: list[dict[str, Any]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)  # the samples'
+    dimensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     confirmed: dict[Target, list[dict[str, Any]]] = field(default_factory=dict)
 
     def state(self, target: Target) -> dict[str, Any] | None:
@@ -103,7 +104,9 @@ def _forward(
             assert loader.stdin is not None
             loader.stdin.write(line)
         message = json.loads(line)
-        if message["type"] == "RECORD":
+        if message["type"] == "RECORD" and message["stream"] in DIMENSION_STREAMS:
+            run.dimensions.setdefault(message["stream"], []).append(message["record"])
+        elif message["type"] == "RECORD":
             run.records.append(message["record"])
             if len(run.records) == kill_after:
                 tap.kill()
@@ -122,7 +125,7 @@ def run_pipeline(
     """Runs the tap (its own process) into each target, writing their files in workdir.
 
     Each line the tap writes goes to every target, in order. With `kill_after`, the tap gets
-    SIGKILL right after that many RECORD lines (no chance to write anything more) and the
+    SIGKILL right after that many sample RECORD lines (no chance to write anything more) and the
     targets then see the end of their input, as in a pipeline whose tap died. The targets
     must succeed; how the tap ended is in `tap_returncode`. With `mysql_exact`, target-mysql
     reads through tap-ceilometer-mysql-exact, as the product's MySQL pipe does.

@@ -40,24 +40,43 @@ def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
     return config
 
 
+# The v2 API's dimension streams, and Keystone's: every run with an admin sends them too.
+DIMENSION_STREAMS = frozenset({"resources", "meters", "projects", "domains", "users"})
+
+
 @dataclass
 class TapOutput:
-    """The Singer messages one run wrote, sorted by kind."""
+    """The Singer messages one run wrote, sorted by kind; `records` and `schemas` hold the
+    sample streams, `dimensions` the records of the dimension streams."""
 
     messages: list[dict[str, Any]]
     records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     states: list[dict[str, Any]] = field(default_factory=list)
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
+    dimensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    dimension_schemas: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for message in self.messages:
             kind = message["type"]
+            dimension = message.get("stream") in DIMENSION_STREAMS
             if kind == "RECORD":
-                self.records.setdefault(message["stream"], []).append(message["record"])
+                into = self.dimensions if dimension else self.records
+                into.setdefault(message["stream"], []).append(message["record"])
             elif kind == "STATE":
                 self.states.append(message["value"])
             elif kind == "SCHEMA":
-                self.schemas[message["stream"]] = message
+                (self.dimension_schemas if dimension else self.schemas)[message["stream"]] = message
+
+    @property
+    def sample_messages(self) -> list[dict[str, Any]]:
+        """The RECORD and STATE messages of the sample streams, in order."""
+        return [
+            m
+            for m in self.messages
+            if m["type"] == "STATE"
+            or (m["type"] == "RECORD" and m["stream"] not in DIMENSION_STREAMS)
+        ]
 
     @property
     def state(self) -> dict[str, Any]:
@@ -86,6 +105,17 @@ def run_tap(
     with contextlib.redirect_stdout(buffer):
         tap.sync_all()
     return parse_messages(buffer.getvalue())
+
+
+def samples_only_catalog(config: Mapping[str, Any]) -> dict[str, Any]:
+    """The tap's discovered catalog with the dimension streams deselected (SDK metadata)."""
+    catalog = TapCeilometer(config=dict(config)).catalog_dict
+    for entry in catalog["streams"]:
+        if entry["tap_stream_id"] in DIMENSION_STREAMS:
+            for item in entry["metadata"]:
+                if not item["breadcrumb"]:
+                    item["metadata"]["selected"] = False
+    return catalog
 
 
 def tap_command(config_path: Path, state_path: Path | None = None) -> list[str]:

@@ -310,8 +310,10 @@ def primary_key(target: Target, namespace: str, table: str) -> list[str]:
         return [r[0] for r in cur.fetchall()]
 
 
-def read_table(target: Target, namespace: str, table: str) -> list[dict[str, Any]]:
-    """Every row, ordered by message_id, with exact Python values for the sample columns.
+def read_table(
+    target: Target, namespace: str, table: str, order_by: str = "message_id"
+) -> list[dict[str, Any]]:
+    """Every row, ordered by `order_by`, with exact Python values for the sample columns.
 
     counter_volume becomes a float (a PostgreSQL numeric is converted with correct rounding, so
     the stored decimal of the double the tap sent gives back that double), date-times become
@@ -319,12 +321,14 @@ def read_table(target: Target, namespace: str, table: str) -> list[dict[str, Any
     """
     if target == "target-postgres":
         with pg_connect() as conn, conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
-            query = sql.SQL("SELECT * FROM {} ORDER BY message_id")
-            cur.execute(query.format(sql.Identifier(namespace, table)))
+            query = sql.SQL("SELECT * FROM {} ORDER BY {}")
+            cur.execute(query.format(sql.Identifier(namespace, table), sql.Identifier(order_by)))
             rows = cur.fetchall()
     else:
         with mysql_connect(namespace) as conn, conn.cursor(pymysql.cursors.DictCursor) as cur:
-            cur.execute(f"SELECT * FROM {_quote_mysql(table)} ORDER BY message_id")  # noqa: S608
+            cur.execute(
+                f"SELECT * FROM {_quote_mysql(table)} ORDER BY {_quote_mysql(order_by)}"  # noqa: S608
+            )
             rows = list(cur.fetchall())
     return [_normalize(row) for row in rows]
 

@@ -1,0 +1,12 @@
+-- Delta meter: total per project and UTC day (each delta sample is the amount since the last
+-- one, so the day's total is the sum of the day's samples).
+-- The meter: change the marked literal ('image.download', 'image.serve', ...).
+SELECT "timestamp"::date AS day,
+       project_id,
+       project,
+       sum(counter_volume) AS total,
+       count(*) AS samples
+FROM samples_named
+WHERE counter_name = 'image.download'  -- <== METER
+GROUP BY "timestamp"::date, project_id, project
+ORDER BY day, project, project_id;

@@ -1,0 +1,21 @@
+-- Resource-hours per flavor, project and UTC day: a resource counts one hour for each clock
+-- hour (UTC, 10:00:00-10:59:59) in which it has at least one sample of the marked meter.
+-- The flavor is the sample's own metadata `flavor.name`, else `instance_type` (NULL when it
+-- has neither); an hour in which a resource changed flavor counts once for each flavor.
+SELECT hour::date AS day,
+       project_id,
+       project,
+       flavor,
+       count(*) AS resource_hours
+FROM (
+    SELECT DISTINCT date_trunc('hour', "timestamp") AS hour,
+           project_id,
+           project,
+           resource_id,
+           COALESCE(resource_metadata ->> 'flavor.name',
+                    resource_metadata ->> 'instance_type') AS flavor
+    FROM samples_named
+    WHERE counter_name = 'cpu'  -- <== METER (one sample per instance and polling interval)
+) resource_hours
+GROUP BY hour::date, project_id, project, flavor
+ORDER BY day, project, project_id, flavor;
