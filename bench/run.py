@@ -38,6 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from baselines import count_rows, drop_schema, run_baselines, server_version  # noqa: E402
+from dimensions import samples_only_catalog  # noqa: E402
 from procs import (  # noqa: E402
     BIN,
     CACHE,
@@ -149,7 +150,16 @@ class Bench:
                 ),
                 encoding="utf-8",
             )
-            tap_cmd = [str(BIN / "tap-ceilometer"), "--config", str(tap_cfg)]
+            # The sample streams: what the figures have always measured; the dimension
+            # streams' cost is bench/dimensions.py's.
+            catalog = samples_only_catalog(tap_cfg)
+            tap_cmd = [
+                str(BIN / "tap-ceilometer"),
+                "--config",
+                str(tap_cfg),
+                "--catalog",
+                str(catalog),
+            ]
 
             runs, all_counts = [], []
             for i in range(self.args.repeat):
@@ -178,7 +188,7 @@ class Bench:
             }
 
             if n == self.args.variants_size:
-                out["tap_sdk_record_path"] = self.sdk_record_path(tap_cfg, n, tap.wall)
+                out["tap_sdk_record_path"] = self.sdk_record_path(tap_cfg, catalog, n, tap.wall)
 
             log(f"N={n}: tap > file (recording)")
             sim.reset_requests()
@@ -287,7 +297,9 @@ class Bench:
             recorded.unlink()
         return out
 
-    def sdk_record_path(self, tap_cfg: Path, n: int, fast_wall: float) -> dict[str, Any]:
+    def sdk_record_path(
+        self, tap_cfg: Path, catalog: Path, n: int, fast_wall: float
+    ) -> dict[str, Any]:
         """The tap alone with every record on the SDK's own path: an identity stream map per
         stream turns off SampleStream's fast `_write_record_message` and writes the same rows
         (tests/test_sdk_paths.py). Its time over the fast path's is the fast path's gain."""
@@ -295,7 +307,7 @@ class Bench:
         config["stream_maps"] = {name: {} for name in stream_names(self.meters).values()}
         sdk_cfg = tap_cfg.with_name(f"tap-{n}-sdk-path.json")
         sdk_cfg.write_text(json.dumps(config), encoding="utf-8")
-        cmd = [str(BIN / "tap-ceilometer"), "--config", str(sdk_cfg)]
+        cmd = [str(BIN / "tap-ceilometer"), "--config", str(sdk_cfg), "--catalog", str(catalog)]
         walls = []
         for i in range(self.args.repeat):
             log(f"N={n}: tap > /dev/null, SDK record path ({i + 1}/{self.args.repeat})")

@@ -45,7 +45,8 @@ class TapCeilometer(Tap):
     One stream per meter. API v2: incremental by sample timestamp, complete despite the API's
     100-row default limit, newest-first order and lack of pagination. Gnocchi: every metric of
     the name, each period's aggregate re-read until it can no longer change; and the
-    resources (with history), metrics and archive policies.
+    resources (with history), metrics and archive policies. For BI, the names: Keystone's
+    projects, domains and users, and API v2's resources and meter catalogue.
     """
 
     name = "tap-ceilometer"

@@ -8,14 +8,16 @@ URL is often unversioned), and never by `endpoint_override`, which names the met
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
+from keystoneauth1 import exceptions as ks_exceptions
 from typing_extensions import override
 
 from tap_ceilometer.client import ApiClient, one_line
-from tap_ceilometer.errors import ApiError, MalformedApiDataError
+from tap_ceilometer.errors import ApiError, ConfigError, MalformedApiDataError
 
 if TYPE_CHECKING:
     import logging
@@ -59,6 +61,15 @@ class KeystoneClient(ApiClient):
             logger=logger,
         )
         self.version = "3.0"  # keystoneauth1 discovers the v3 URL from an unversioned one
+
+    @cached_property
+    @override
+    def endpoint(self) -> str:
+        try:
+            return super().endpoint
+        except ks_exceptions.DiscoveryFailure as exc:
+            msg = f"Keystone's identity v3 API could not be found from the catalog: {exc}."
+            raise ConfigError(msg) from None
 
     @override
     def error_text(self, content: bytes) -> str:

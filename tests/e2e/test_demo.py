@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import re
 import socket
 import subprocess
 import uuid
+from collections import defaultdict
 from typing import TYPE_CHECKING
 
 import pytest
 from psycopg import sql
 
-from tests.support.targets import REPO_ROOT, pg_connect
+from ceilometer_simulator.keystone import Identities
+from tests.support.bi import increases
+from tests.support.targets import REPO_ROOT, pg_connect, read_table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -71,6 +75,60 @@ def test_the_demo_seeds_once_and_the_second_run_moves_only_what_is_new(
     assert SUMMARY.findall(second.stdout) == [("9", "3400", "400")], second.stdout
     assert "samples=3400" in second.stdout  # the cloud moved on; nothing was seeded twice
     assert "admin-secret" not in first.stdout + second.stdout
+
+
+def _readme_block(name: str) -> list[str]:
+    text = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    found = re.search(rf"<!-- {name} -->\s*```bash\n(.*?)```", text, re.DOTALL)
+    assert found, f"README.md has no block <!-- {name} -->"
+    return [line for line in found.group(1).splitlines() if line.strip()]
+
+
+def _psql_rows(output: str) -> list[list[str]]:
+    """The rows of psql's aligned output: between the header's rule and `(N rows)`."""
+    lines = output.splitlines()
+    rule = next(i for i, line in enumerate(lines) if set(line.strip()) <= {"-", "+"} and line)
+    rows = []
+    for line in lines[rule + 1 :]:
+        if line.startswith("("):
+            break
+        rows.append([cell.strip() for cell in line.split("|")])
+    return rows
+
+
+def test_the_readme_first_report_gives_cpu_hours_by_project_name(
+    tmp_path: Path, schema: str
+) -> None:
+    """README "For BI users": the demo, then its two psql commands as written (with the test's
+    schema), against CPU hours computed here from the loaded `cpu` samples."""
+    demo, create, report = _readme_block("bi-quickstart")
+    assert demo == "bash .ci/demo"
+    assert _demo(tmp_path, schema).returncode == 0
+    outputs = []
+    for line in (create, report):
+        command = line.replace("SET search_path TO ceilometer", f"SET search_path TO {schema}")
+        assert command != line
+        done = subprocess.run(
+            ["bash", "-c", command], cwd=REPO_ROOT, capture_output=True, text=True, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        outputs.append(done.stdout)
+    names = {p.id: p.name for p in Identities.default().projects.values()}
+    cpu = read_table("target-postgres", schema, "cpu")
+    expected: dict[tuple[str, str], float] = defaultdict(float)
+    increase_of = increases(cpu)
+    for sample in cpu:
+        increase = increase_of.get(sample["message_id"])
+        if increase is not None:
+            day = sample["timestamp"].date().isoformat()
+            expected[day, sample["project_id"]] += increase / 3.6e12
+    rows = _psql_rows(outputs[1])
+    got = {(day, pid): (project, float(hours)) for day, pid, project, hours in rows}
+    assert set(got) == set(expected)
+    for key, (project, hours) in got.items():
+        assert project == names.get(key[1], key[1])
+        assert math.isclose(hours, expected[key], rel_tol=1e-9)
+    assert any(project == "acme-prod" for project, _ in got.values())
 
 
 def test_a_busy_port_is_refused_in_one_line(tmp_path: Path, schema: str) -> None:

@@ -90,7 +90,7 @@ def test_selections_export_exactly_the_metrics_they_name(stack, cloud):
     expected.add(cloud["c"]["vcpus"])
     assert exported_metrics(out) == expected
     # A Nova-style id is exported under Gnocchi's UUID, the id Ceilometer sent kept beside it.
-    rows = {r["id"]: r for r in out.records["resources"]}
+    rows = {r["id"]: r for r in out.dimensions["resources"]}
     assert rows[cloud["c"]["resource"]]["original_resource_id"] == cloud["c"]["original"]
 
 

@@ -42,7 +42,7 @@ def test_clamped_pages_give_every_revision_metric_and_measure_once(tmp_path: Pat
             stack.post_measures(metric, [(T0, 1.0), (T0 + dt.timedelta(minutes=5), 2.0)])
         stack.wait_until_processed()
         out = run_tap({"gnocchi_basic_user": "admin", "endpoint_override": stack.url})
-    resources = Counter((r["id"], r["revision_start"]) for r in out.records["resources"])
+    resources = Counter((r["id"], r["revision_start"]) for r in out.dimensions["resources"])
     assert len(resources) == revisions
     assert max(resources.values()) == 1
     assert Counter(r["id"] for r in out.records["metrics"]) == dict.fromkeys(metrics, 1)
