@@ -53,19 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     sim = SimulatorProcess(args.samples, METERS.split(","), args.seed, work).start()
     try:
-        tap_cfg = work / "tap.json"
-        tap_cfg.write_text(
-            json.dumps(
-                {
-                    "auth_url": sim.auth_url,
-                    "username": "admin",
-                    "password": "admin-secret",
-                    "project_name": "admin",
-                    "start_date": "2000-01-01T00:00:00Z",
-                }
-            ),
-            encoding="utf-8",
-        )
+        tap_cfg = sim.write_tap_config(work / "tap.json")
         tap = [str(BIN / "tap-ceilometer"), "--config", str(tap_cfg)]
         kinds = {
             "all_streams": tap,

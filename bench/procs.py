@@ -171,6 +171,19 @@ class SimulatorProcess:
             self.marker.write_text(json.dumps(self.spec, sort_keys=True), encoding="utf-8")
         return self
 
+    def write_tap_config(self, path: Path, **settings: Any) -> Path:
+        """A tap config for this simulator's admin, from the first sample on."""
+        config = {
+            "auth_url": self.auth_url,
+            "username": "admin",
+            "password": "admin-secret",
+            "project_name": "admin",
+            "start_date": "2000-01-01T00:00:00Z",
+            **settings,
+        }
+        path.write_text(json.dumps(config), encoding="utf-8")
+        return path
+
     def admin(self, method: str, path: str) -> Any:
         req = urllib.request.Request(f"{self.url}/_sim/{path}", method=method)  # noqa: S310
         with urllib.request.urlopen(req, timeout=60) as r:  # noqa: S310

@@ -136,19 +136,8 @@ class Bench:
         out["simulator"] = {"startup_s": round(sim.load_seconds, 1), "reused_db": sim.reused}
         recorded = self.run_dir / f"tap-output-{n}.jsonl"
         try:
-            tap_cfg = self.run_dir / f"tap-{n}.json"
-            tap_cfg.write_text(
-                json.dumps(
-                    {
-                        "auth_url": sim.auth_url,
-                        "username": "admin",
-                        "password": "admin-secret",
-                        "project_name": "admin",
-                        "start_date": "2000-01-01T00:00:00Z",
-                        "page_size": self.args.page_size,
-                    }
-                ),
-                encoding="utf-8",
+            tap_cfg = sim.write_tap_config(
+                self.run_dir / f"tap-{n}.json", page_size=self.args.page_size
             )
             # The sample streams: what the figures have always measured; the dimension
             # streams' cost is bench/dimensions.py's.

@@ -129,9 +129,20 @@ class ApiClient(adapter.Adapter):
     # --- what the server said ---------------------------------------------------------------
 
     def error_text(self, content: bytes) -> str:
-        """What the server said went wrong, on one line; subclasses read their API's error
-        shape. An HTML page (a proxy's, a WSGI server's) is reduced to its text."""
-        return one_line(content[:2000].decode(errors="replace"))
+        """What the server said went wrong, on one line: `error_message` of the decoded
+        answer, else the answer's text (an HTML page, a proxy's or a WSGI server's, is reduced
+        to its text)."""
+        said = self.error_message(self._error_body(content))
+        return said if said is not None else one_line(content[:2000].decode(errors="replace"))
+
+    def error_message(self, body: Any) -> str | None:
+        """What a decoded error answer says, or None where it is not the API's error shape;
+        subclasses read their API's. keystonemiddleware answers every API's 401 in Keystone's
+        shape, `{"error": {"message": ...}}`, read here."""
+        keystone = body.get("error") if isinstance(body, dict) else None
+        if isinstance(keystone, dict):
+            return one_line(str(keystone.get("message") or keystone))
+        return None
 
     def status_hint(self, status: int) -> str:
         """What to check after an HTTP error answer, for an operator."""

@@ -33,15 +33,14 @@ class GnocchiClient(ApiClient):
     # --- what the server said -----------------------------------------------------------------
 
     @override
-    def error_text(self, content: bytes) -> str:
+    def error_message(self, body: Any) -> str | None:
         """Gnocchi's `description` (a sentence, or cause/reason/detail), or Keystone's message
         from keystonemiddleware (gnocchi-api.md section 5)."""
-        body = self._error_body(content)
         if not isinstance(body, dict):
-            return super().error_text(content)
-        keystone = body.get("error")
-        if isinstance(keystone, dict):
-            return one_line(str(keystone.get("message") or keystone))
+            return None
+        keystone = super().error_message(body)
+        if keystone is not None:
+            return keystone
         said = body.get("description", body.get("message", body))
         if isinstance(said, dict):
             parts = [str(said[k]) for k in ("cause", "reason") if said.get(k)]

@@ -12,7 +12,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-import msgspec
 from keystoneauth1 import exceptions as ks_exceptions
 from typing_extensions import override
 
@@ -20,8 +19,6 @@ from tap_ceilometer.client import ApiClient, one_line
 from tap_ceilometer.errors import ApiError, ConfigError, MalformedApiDataError
 
 if TYPE_CHECKING:
-    import logging
-
     from keystoneauth1 import session as ks_session
 
 FORBIDDEN = 403
@@ -41,25 +38,9 @@ class KeystoneClient(ApiClient):
 
     api_name = "Keystone"
 
-    def __init__(
-        self,
-        session: ks_session.Session,
-        *,
-        interface: str = "public",
-        region_name: str | None = None,
-        max_retries: int = 5,
-        timeout: float | None = None,
-        logger: logging.Logger | None = None,
-    ) -> None:
-        super().__init__(
-            session,
-            service_type="identity",
-            interface=interface,
-            region_name=region_name,
-            max_retries=max_retries,
-            timeout=timeout,
-            logger=logger,
-        )
+    def __init__(self, session: ks_session.Session, **settings: Any) -> None:
+        """`settings`: ApiClient's, but never an endpoint_override (it names the metering API)."""
+        super().__init__(session, service_type="identity", **settings)
         self.version = "3.0"  # keystoneauth1 discovers the v3 URL from an unversioned one
 
     @cached_property
@@ -72,16 +53,11 @@ class KeystoneClient(ApiClient):
             raise ConfigError(msg) from None
 
     @override
-    def error_text(self, content: bytes) -> str:
-        """Keystone's `{"error": {"message": ...}}`."""
-        try:
-            body = msgspec.json.decode(content)
-        except msgspec.DecodeError:
-            return super().error_text(content)
-        error = body.get("error") if isinstance(body, dict) else None
-        if isinstance(error, dict) and error.get("message"):
-            return one_line(str(error["message"])).rstrip(".")
-        return one_line(str(body))
+    def error_message(self, body: Any) -> str | None:
+        said = super().error_message(body)
+        if said is not None:
+            return said.rstrip(".")  # the tap's sentence adds its own
+        return None if body is None else one_line(str(body))
 
     @override
     def status_hint(self, status: int) -> str:

@@ -102,26 +102,12 @@ class Directory:
 def keystone_streams(tap: Tap, client: KeystoneClient) -> list[DimensionStream]:
     """projects, domains and users, read when they sync (one Directory per sweep)."""
     directory = Directory(client)
+    reads: dict[str, tuple[dict[str, Any], Callable[[], list[dict[str, Any]]]]] = {
+        "projects": (PROJECT_SCHEMA, lambda: directory.projects),
+        "domains": (DOMAIN_SCHEMA, lambda: directory.domains),
+        "users": (USER_SCHEMA, lambda: directory.users),
+    }
     return [
-        DimensionStream(
-            tap,
-            name="projects",
-            schema=PROJECT_SCHEMA,
-            primary_keys=("id",),
-            rows=lambda: directory.projects,
-        ),
-        DimensionStream(
-            tap,
-            name="domains",
-            schema=DOMAIN_SCHEMA,
-            primary_keys=("id",),
-            rows=lambda: directory.domains,
-        ),
-        DimensionStream(
-            tap,
-            name="users",
-            schema=USER_SCHEMA,
-            primary_keys=("id",),
-            rows=lambda: directory.users,
-        ),
+        DimensionStream(tap, name=name, schema=schema, primary_keys=("id",), rows=rows)
+        for name, (schema, rows) in reads.items()
     ]

@@ -22,22 +22,17 @@ class CeilometerClient(ApiClient):
     api_name = "Ceilometer"
 
     @override
-    def error_text(self, content: bytes) -> str:
+    def error_message(self, body: Any) -> str | None:
         """The `faultstring` of Ceilometer's errors, or Keystone's message (spec 1.0 and 6)."""
-        try:
-            body = msgspec.json.decode(content)
-        except msgspec.DecodeError:
-            return super().error_text(content)
+        if body is None:
+            return None
         if isinstance(body, dict):
             wrapped = body.get("error_message")
             if isinstance(wrapped, dict):
                 return one_line(str(wrapped.get("faultstring") or wrapped))
             if wrapped:
                 return one_line(str(wrapped))
-            keystone = body.get("error")
-            if isinstance(keystone, dict):
-                return one_line(str(keystone.get("message") or keystone))
-        return one_line(str(body))
+        return super().error_message(body) or one_line(str(body))
 
     @override
     def status_hint(self, status: int) -> str:

@@ -262,3 +262,32 @@ def test_three_partitions_in_parallel_load_the_whole_cloud_once(sim: Simulator, 
         assert sorted(p["id"] for p in projects) == sorted(sim.keystone.identities.projects)
         assert set.union(*owned) == set(stream_names(meters).values())
         assert sum(len(o) for o in owned) == len(meters)  # no meter in two partitions
+
+
+def test_time_slices_of_one_meter_in_parallel_load_it_once(sim: Simulator, tmp_path: Path):
+    """A backfill of one big meter in three start_date/end_date slices, three tap |
+    target-postgres pipelines at once into one schema (README "Scaling out"): every sample
+    in exactly one row, samples on the slice boundaries included."""
+    sim.store.add_samples(
+        sample("cpu_util", T0 + timedelta(minutes=i), i, resource_id=f"r{i % 7}")
+        for i in range(3 * 600)
+    )
+    bounds = [None, "2024-05-01T10:00:00Z", "2024-05-01T20:00:00Z", None]
+    with fresh_namespace("target-postgres", prefix="slice") as namespace:
+
+        def load(index: int) -> dict[str, Any] | None:
+            workdir = tmp_path / f"slice-{index}"
+            workdir.mkdir()
+            config = tap_config(sim, page_size=100, meters=["cpu_util"])
+            if bounds[index]:
+                config["start_date"] = bounds[index]
+            if bounds[index + 1]:
+                config["end_date"] = bounds[index + 1]
+            run = run_pipeline(config, {"target-postgres": namespace}, workdir)
+            assert run.tap_returncode == 0, run.tap_log[-3000:]
+            return run.confirmed_state
+
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            states = list(pool.map(load, range(3)))
+        assert all(states)
+        assert _database("target-postgres", namespace, ["cpu_util"]) == _cloud(sim, ["cpu_util"])
