@@ -25,6 +25,7 @@ import os
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +37,11 @@ from dagster import (
     DynamicOutput,
     ExecutorDefinition,
     Failure,
+    In,
     Jitter,
+    Nothing,
     OpExecutionContext,
+    Out,
     RetryPolicy,
     job,
     multiprocess_executor,
@@ -47,7 +51,7 @@ from dagster import (
 LOG_TAIL = 3000  # characters of a failed command's log shown in the failure
 
 
-class CeilometerExport(ConfigurableResource):  # type: ignore[misc]
+class CeilometerExport(ConfigurableResource["CeilometerExport"]):
     """One export: the tap's config, the target, how many partitions, where states are kept."""
 
     tap_config: str  # the tap's JSON config (credentials: keep it readable by the runner only)
@@ -63,7 +67,27 @@ class CeilometerExport(ConfigurableResource):  # type: ignore[misc]
         return Path(self.state_dir) / f"partition-{index}-of-{self.partitions}.json"
 
 
-@op(out=DynamicOut(int))
+@op(out=Out(Nothing))
+def prepare_tables(context: OpExecutionContext, export: CeilometerExport) -> None:
+    """`tap --test=schema | target`: the schema and every table (each SCHEMA, no RECORD)
+    before the partitions start, so that parallel targets do not race to create them."""
+    state_dir = Path(export.state_dir)
+    state_dir.mkdir(parents=True, exist_ok=True)
+    codes, logs = _pipe(
+        [*export.tap_command, "--config", export.tap_config, "--test=schema"],
+        export,
+        state_dir / "prepare",
+        on_state=lambda _line: None,
+    )
+    if any(codes):
+        raise Failure(
+            description=f"Preparing the tables failed (tap, target exit codes {codes}).",
+            metadata={name: _tail(path) for name, path in logs.items()},
+        )
+    context.log.info("The target's schema and tables exist.")
+
+
+@op(ins={"ready": In(Nothing)}, out=DynamicOut(int))
 def plan_partitions(export: CeilometerExport) -> Any:
     """One output per partition: Dagster maps the export over them, in parallel."""
     if export.partitions < 1:
@@ -77,6 +101,34 @@ def _write_atomically(path: Path, text: str) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(text)
     os.replace(tmp, path)  # a reader, or a kill, sees the old state or the new one
+
+
+def _pipe(
+    tap_cmd: list[str], export: CeilometerExport, logs_at: Path, on_state: Callable[[bytes], None]
+) -> tuple[tuple[int, int], dict[str, Path]]:
+    """`tap_cmd | target`, each state line the target prints handed to `on_state`; the exit
+    codes, and the two logs (`<logs_at>.tap.log`, `.target.log`)."""
+    logs = {"tap log": Path(f"{logs_at}.tap.log"), "target log": Path(f"{logs_at}.target.log")}
+    target_cmd = [*export.target_command, "--config", export.target_config]
+    with logs["tap log"].open("wb") as tap_err, logs["target log"].open("wb") as tgt_err:
+        # The commands are the deployment's own configuration, not outside input.
+        tap = subprocess.Popen(tap_cmd, stdout=subprocess.PIPE, stderr=tap_err)  # noqa: S603
+        target = subprocess.Popen(  # noqa: S603
+            target_cmd,
+            stdin=tap.stdout,
+            stdout=subprocess.PIPE,
+            stderr=tgt_err,
+            env={**os.environ, **export.target_env},
+        )
+        assert tap.stdout is not None
+        assert target.stdout is not None
+        tap.stdout.close()  # the target holds the only read end: the tap sees EPIPE if it dies
+        for line in target.stdout:  # each line: a state the target has committed
+            if line.strip():
+                json.loads(line)  # a state, or the target is not a Singer target
+                on_state(line)
+        target_code, tap_code = target.wait(), tap.wait()
+    return (tap_code, target_code), logs
 
 
 def _tail(path: Path) -> str:
@@ -103,35 +155,22 @@ def export_partition(
     tap_cmd = [*export.tap_command, "--config", str(config_file)]
     if state_file.exists():
         tap_cmd += ["--state", str(state_file)]
-    target_cmd = [*export.target_command, "--config", export.target_config]
     attempt = context.retry_number + 1
     resumed = state_file.exists()
-    logs = state_dir / f"partition-{index}.attempt-{attempt}"
+    logs_at = state_dir / f"partition-{index}.attempt-{attempt}"
     started = time.time()
     context.log.info(
         f"Partition {index} of {export.partitions}, attempt {attempt}: "
         f"{'from ' + state_file.name if resumed else 'from the start'}."
     )
     states = 0
-    with open(f"{logs}.tap.log", "wb") as tap_err, open(f"{logs}.target.log", "wb") as tgt_err:
-        # The commands are the deployment's own configuration, not outside input.
-        tap = subprocess.Popen(tap_cmd, stdout=subprocess.PIPE, stderr=tap_err)  # noqa: S603
-        target = subprocess.Popen(  # noqa: S603
-            target_cmd,
-            stdin=tap.stdout,
-            stdout=subprocess.PIPE,
-            stderr=tgt_err,
-            env={**os.environ, **export.target_env},
-        )
-        assert tap.stdout is not None
-        assert target.stdout is not None
-        tap.stdout.close()  # the target holds the only read end: the tap sees EPIPE if it dies
-        for line in target.stdout:  # each line: a state the target has committed
-            if line.strip():
-                json.loads(line)  # a state, or the target is not a Singer target
-                _write_atomically(state_file, line.decode())
-                states += 1
-        target_code, tap_code = target.wait(), tap.wait()
+
+    def confirmed(line: bytes) -> None:
+        nonlocal states
+        _write_atomically(state_file, line.decode())
+        states += 1
+
+    (tap_code, target_code), logs = _pipe(tap_cmd, export, logs_at, on_state=confirmed)
     finished = time.time()
     record = {
         "index": index,
@@ -148,10 +187,7 @@ def export_partition(
                 f"Partition {index}: the tap exited {tap_code}, the target {target_code}; "
                 f"the next try resumes from {state_file.name}."
             ),
-            metadata={
-                "tap log": _tail(Path(f"{logs}.tap.log")),
-                "target log": _tail(Path(f"{logs}.target.log")),
-            },
+            metadata={name: _tail(path) for name, path in logs.items()},
         )
     context.log.info(
         f"Partition {index}: done in {finished - started:.1f} s, {states} states confirmed."
@@ -172,20 +208,21 @@ def _executor() -> ExecutorDefinition:
     if chosen == "celery":
         from dagster_celery import celery_executor  # noqa: PLC0415 - only where chosen
 
-        return celery_executor  # type: ignore[no-any-return]
+        return celery_executor
     if chosen == "k8s":
         from dagster_k8s import k8s_job_executor  # noqa: PLC0415
 
-        return k8s_job_executor  # type: ignore[no-any-return]
+        return k8s_job_executor
     if chosen != "multiprocess":
         msg = f"ORCHESTRATE_EXECUTOR must be multiprocess, celery or k8s, not {chosen!r}."
         raise ValueError(msg)
-    return multiprocess_executor  # type: ignore[no-any-return]
+    return multiprocess_executor
 
 
 @job(executor_def=_executor())
 def ceilometer_export() -> None:
-    export_done(plan_partitions().map(export_partition).collect())
+    partitions = plan_partitions(ready=prepare_tables())
+    export_done(partitions.map(export_partition).collect())
 
 
 defs = Definitions(

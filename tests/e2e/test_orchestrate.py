@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -15,7 +18,7 @@ import yaml
 from ceilometer_simulator import FaultRule
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
-from tests.support.orchestrate import execute_job, validate_config
+from tests.support.orchestrate import dagster_venv, execute_job, validate_config
 from tests.support.tap import (
     DIMENSION_STREAMS,
     TAP_EXECUTABLE,
@@ -35,7 +38,6 @@ from tests.support.targets import (
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-    from pathlib import Path
 
     from ceilometer_simulator import Simulator
 
@@ -166,3 +168,22 @@ def test_the_shipped_distributed_configs_are_valid_for_their_executors(executor:
     wrong = copy.deepcopy(config)
     wrong["execution"]["config"]["no_such_setting"] = 1
     assert validate_config(wrong, executor), "a wrong key is refused"
+
+
+def test_the_definitions_pass_mypy_strict_against_dagster() -> None:
+    """.ci/test type-checks the tap's packages; orchestrate/ is checked here, against the
+    Dagster of its own venv."""
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).parent / "mypy"),
+            "--strict",
+            "--python-executable",
+            str(dagster_venv() / "bin" / "python"),
+            str(REPO_ROOT / "orchestrate" / "definitions.py"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=REPO_ROOT,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr

@@ -121,6 +121,7 @@ def run_pipeline(
     state: Mapping[str, Any] | None = None,
     kill_after: int | None = None,
     mysql_exact: bool = False,
+    catalog: Mapping[str, Any] | None = None,
 ) -> PipelineRun:
     """Runs the tap (its own process) into each target, writing their files in workdir.
 
@@ -130,7 +131,7 @@ def run_pipeline(
     must succeed; how the tap ended is in `tap_returncode`. With `mysql_exact`, target-mysql
     reads through tap-ceilometer-mysql-exact, as the product's MySQL pipe does.
     """
-    command = prepared_tap_command(workdir, config, state)
+    command = prepared_tap_command(workdir, config, state, catalog)
     run = PipelineRun()
     tap_log = workdir / "tap.log"
     loaders: dict[Target, subprocess.Popen[bytes]] = {}

@@ -126,16 +126,24 @@ def tap_command(config_path: Path, state_path: Path | None = None) -> list[str]:
 
 
 def prepared_tap_command(
-    workdir: Path, config: Mapping[str, Any], state: Mapping[str, Any] | None = None
+    workdir: Path,
+    config: Mapping[str, Any],
+    state: Mapping[str, Any] | None = None,
+    catalog: Mapping[str, Any] | None = None,
 ) -> list[str]:
-    """Writes the config (and state) files into workdir; the command that reads them."""
+    """Writes the config (and state, catalog) files into workdir; the command that reads them."""
     config_path = workdir / "tap-config.json"
     config_path.write_text(json.dumps(dict(config)), encoding="utf-8")
     state_path = None
     if state is not None:
         state_path = workdir / "tap-state.json"
         state_path.write_text(json.dumps(dict(state)), encoding="utf-8")
-    return tap_command(config_path, state_path)
+    command = tap_command(config_path, state_path)
+    if catalog is not None:
+        catalog_path = workdir / "tap-catalog.json"
+        catalog_path.write_text(json.dumps(dict(catalog)), encoding="utf-8")
+        command += ["--catalog", str(catalog_path)]
+    return command
 
 
 def run_tap_process(
