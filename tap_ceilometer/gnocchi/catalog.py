@@ -213,8 +213,8 @@ class GnocchiCatalog:
     def streams(
         self, tap: Tap, *, stop: threading.Event, reserved: Sequence[str] = ()
     ) -> list[Stream]:
-        """A stream per metric name, then the resources, metrics and archive policies;
-        `reserved`: the names of the tap's other streams."""
+        """A stream per metric name, then the metrics, resources and archive policies (the
+        last two in partition 0 only); `reserved`: the names of the tap's other streams."""
         refs, rows = self.metric_refs()
         by_name: dict[str, list[MetricRef]] = {}
         for ref in refs:
@@ -231,15 +231,18 @@ class GnocchiCatalog:
             )
             for name in sorted(by_name)
         ]
-        streams.append(
-            ResourceStream(
-                tap,
-                client=self.client,
-                schema=resource_schema(self.client.resource_types()),
-            )
-        )
+        # Each partition's own metrics; the resources and policies, the same rows for every
+        # partition, from the first only (parallel targets upserting one row collide).
         streams.append(MetricStream(tap, metrics=rows))
-        streams.append(ArchivePolicyStream(tap, policies=self.policy_bodies))
+        if self.partition.index == 0:
+            streams.append(
+                ResourceStream(
+                    tap,
+                    client=self.client,
+                    schema=resource_schema(self.client.resource_types()),
+                )
+            )
+            streams.append(ArchivePolicyStream(tap, policies=self.policy_bodies))
         return streams
 
 

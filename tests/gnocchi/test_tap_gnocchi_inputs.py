@@ -263,12 +263,13 @@ def test_a_bookmark_near_the_retention_edge_is_warned_of(
 
 def test_partitions_share_the_metric_names_once(stack, cloud):
     every = exported_metrics(run_tap(config(stack)))
-    shares = [
-        exported_metrics(run_tap(config(stack, partition={"index": i, "count": 3})))
-        for i in range(3)
-    ]
+    outputs = [run_tap(config(stack, partition={"index": i, "count": 3})) for i in range(3)]
+    shares = [exported_metrics(output) for output in outputs]
     assert set().union(*shares) == every
     assert sum(len(share) for share in shares) == len(every)
+    # The rows every partition would send alike come from partition 0 alone.
+    assert ["resources" in o.dimensions for o in outputs] == [True, False, False]
+    assert ["archive_policies" in o.records for o in outputs] == [True, False, False]
 
 
 def test_start_and_end_dates_bound_a_gnocchi_backfill(stack, cloud):
