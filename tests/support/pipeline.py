@@ -35,6 +35,7 @@ class PipelineRun:
     tap_log: str = ""
     records: list[dict[str, Any]] = field(default_factory=list)  # the samples'
     dimensions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    batches: int = 0  # BATCH messages (batch_config): their records are in files
     confirmed: dict[Target, list[dict[str, Any]]] = field(default_factory=dict)
 
     def state(self, target: Target) -> dict[str, Any] | None:
@@ -96,8 +97,10 @@ def _forward(
     loaders: Iterable[subprocess.Popen[bytes]],
     run: PipelineRun,
     kill_after: int | None,
+    kill_after_batches: int | None = None,
 ) -> None:
-    """Copy each line of the tap's output to every target; SIGKILL the tap at `kill_after`."""
+    """Copy each line of the tap's output to every target; SIGKILL the tap at `kill_after`
+    sample records or `kill_after_batches` BATCH messages."""
     assert tap.stdout is not None
     for line in tap.stdout:
         for loader in loaders:
@@ -111,6 +114,11 @@ def _forward(
             if len(run.records) == kill_after:
                 tap.kill()
                 return
+        elif message["type"] == "BATCH":
+            run.batches += 1
+            if run.batches == kill_after_batches:
+                tap.kill()
+                return
 
 
 def run_pipeline(
@@ -122,6 +130,7 @@ def run_pipeline(
     kill_after: int | None = None,
     mysql_exact: bool = False,
     catalog: Mapping[str, Any] | None = None,
+    kill_after_batches: int | None = None,
 ) -> PipelineRun:
     """Runs the tap (its own process) into each target, writing their files in workdir.
 
@@ -145,7 +154,7 @@ def run_pipeline(
         tap_err = tap_log.open("wb")
         handles.append(tap_err)
         tap = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=tap_err)
-        _forward(tap, loaders.values(), run, kill_after)
+        _forward(tap, loaders.values(), run, kill_after, kill_after_batches)
         run.tap_returncode = tap.wait(timeout=300)
         for target, loader in loaders.items():
             assert loader.stdin is not None
