@@ -171,18 +171,9 @@ class Scaling:
                 sim.stop()
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--samples", type=int, default=200_000)
-    p.add_argument("--counts", default="1,2,4")
-    p.add_argument("--repeat", type=int, default=2, help="tap-alone runs per count (best kept)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch", action="store_true", help="also load through BATCH messages")
-    args = p.parse_args(argv)
-    scaling = Scaling(args)
-    results = [scaling.measure(int(k)) for k in args.counts.split(",")]
+def summarise(args: argparse.Namespace, results: list[dict[str, Any]]) -> dict[str, Any]:
     one = results[0]
-    summary: dict[str, Any] = {
+    return {
         "samples": args.samples,
         "cpus": os.cpu_count(),
         "results": results,
@@ -196,8 +187,38 @@ def main(argv: list[str] | None = None) -> int:
             )
             for r in results
         },
+        "batch_over_record": {
+            str(r["partitions"]): round(
+                r["pipeline_batch"]["rows_per_s"] / r["pipeline"]["rows_per_s"], 2
+            )
+            for r in results
+            if "pipeline_batch" in r
+        },
     }
-    print(json.dumps(summary, separators=(",", ":")), flush=True)
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--samples", type=int, default=200_000)
+    p.add_argument("--counts", default="1,2,4")
+    p.add_argument("--repeat", type=int, default=2, help="tap-alone runs per count (best kept)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batch", action="store_true", help="also load through BATCH messages")
+    return p.parse_args(argv)
+
+
+def partition_scaling(samples: int) -> dict[str, Any]:
+    """For bench/run: 1, 2 and 4 partitions at `samples`, RECORD and BATCH."""
+    args = parse(["--samples", str(samples), "--batch"])
+    scaling = Scaling(args)
+    return summarise(args, [scaling.measure(int(k)) for k in args.counts.split(",")])
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse(argv)
+    scaling = Scaling(args)
+    results = [scaling.measure(int(k)) for k in args.counts.split(",")]
+    print(json.dumps(summarise(args, results), separators=(",", ":")), flush=True)
     return 0
 
 

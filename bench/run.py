@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from baselines import count_rows, drop_schema, run_baselines, server_version  # noqa: E402
 from dimensions import samples_only_catalog  # noqa: E402
+from partitions import partition_scaling  # noqa: E402
 from procs import (  # noqa: E402
     BIN,
     CACHE,
@@ -520,6 +521,12 @@ def main(argv: list[str] | None = None) -> int:
         "--naive-max", type=int, default=10**9, help="skip the naive exporter above this size"
     )
     p.add_argument("--keep-output", action="store_true", help="keep the recorded tap output")
+    p.add_argument(
+        "--partitions-size",
+        type=int,
+        default=200_000,
+        help="samples for the partition scaling table (bench/partitions.py; 0: skip)",
+    )
     args = p.parse_args(argv)
     sizes = sorted(int(s) for s in (QUICK_SIZES if args.quick else args.sizes).split(","))
 
@@ -529,11 +536,26 @@ def main(argv: list[str] | None = None) -> int:
     log(f"machine: {info}; logs in {bench.run_dir}")
     results = [bench.measure(n) for n in sizes]
     summary = summarise(results, info, args.page_size)
+    scaling: dict[str, Any] = {}
+    if args.partitions_size:
+        log(f"partition scaling at N={args.partitions_size} (bench/partitions.py)")
+        scaling = partition_scaling(args.partitions_size)
+        summary["partition_scaling"] = {
+            "samples": scaling["samples"],
+            "cpus": scaling["cpus"],
+            "tap_speedup": scaling["tap_speedup"],
+            "pipeline_speedup": scaling["pipeline_speedup"],
+            "batch_over_record": scaling["batch_over_record"],
+        }
     summary["bench_wall_s"] = round(time.perf_counter() - started)
 
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "latest.json").write_text(
-        json.dumps({"machine": info, "summary": summary, "results": results}, indent=2) + "\n",
+        json.dumps(
+            {"machine": info, "summary": summary, "results": results, "partitions": scaling},
+            indent=2,
+        )
+        + "\n",
         encoding="utf-8",
     )
     md = table(results) + variants_table(results)
