@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from singer_sdk import Stream
 from typing_extensions import override
 
-from tap_ceilometer.errors import ApiError, MalformedApiDataError, is_expected
+from tap_ceilometer.errors import EXPECTED_FAILURES, is_expected
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -60,9 +60,10 @@ class DimensionStream(QuietStream):
             for row in self.rows():
                 yield {key: row.get(key) for key in keys}  # whitelisted: nothing unasked passes
                 sent += 1
-        except (ApiError, MalformedApiDataError) as exc:
-            # The samples are what the run is for: a dimension the API cannot give now keeps
-            # the rows the table holds, and the next run reads it again.
+        except EXPECTED_FAILURES as exc:
+            # The samples are what the run is for: a dimension the API cannot give now (a
+            # refusal, an endpoint this host cannot reach, malformed data) keeps the rows the
+            # table holds, and the next run reads it again.
             self.logger.warning(
                 "The %s stream stopped after %d rows, the table keeps its other rows: %s",
                 self.name,

@@ -211,3 +211,17 @@ def test_keystone_pages_are_followed_to_the_end(sim: Simulator) -> None:
     assert sorted(u["id"] for u in output.dimensions["users"]) == sorted(identities.users)
     pages = [r for r in sim.requests if r.path == "/identity/v3/projects"]
     assert len(pages) == len(identities.projects) // 3 + 1
+
+
+def test_a_keystone_that_keeps_failing_leaves_the_samples_whole(
+    sim: Simulator, caplog: pytest.LogCaptureFixture, backoff_waits: list[float]
+) -> None:
+    made = _cloud(sim)
+    sim.faults.add(FaultRule(method="GET", path="^/identity/v3/projects$", status=503))
+    with caplog.at_level(logging.WARNING):
+        output = run_tap(tap_config(sim, max_retries=1))
+    assert output.count() == len(made)
+    assert "projects" not in output.dimensions
+    assert {"domains", "users", "resources", "meters"} <= set(output.dimensions)
+    said = [r.getMessage() for r in caplog.records if "projects stream" in r.getMessage()]
+    assert said, "one warning says the projects stream is empty"
