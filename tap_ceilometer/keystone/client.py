@@ -68,9 +68,10 @@ class KeystoneClient(ApiClient):
     def listing(self, path: str, key: str) -> Listing:
         """`GET path`, every page: `{key: [...], "truncated": true, "links": {"next": ...}}`.
 
-        Keystone cuts a list at `limit` or its `list_limit` and says `truncated`; since Train
-        it also gives `links.next` (a marker of the last id; the next page may be empty),
-        before that nothing more can be had. `truncated` in the answer means the latter.
+        Keystone cuts a list at `limit` or its `list_limit` and says `truncated`. One that
+        pages (Keystone 30 of the conformance tier does) also gives `links.next`, a marker of
+        the last id (the next page may be empty); from one that does not, nothing more can be
+        had, and the listing says `truncated`.
         """
         entries: list[dict[str, Any]] = []
         params: Any = None
