@@ -21,7 +21,10 @@ sys.path.insert(0, str(REPO))
 
 from procs import BIN, CACHE, SimulatorProcess, run  # noqa: E402
 
-DIMENSION_STREAMS = ("resources", "meters", "projects", "domains", "users")
+from tap_ceilometer.keystone.streams import KEYSTONE_STREAMS  # noqa: E402
+from tap_ceilometer.v2.dimensions import V2_DIMENSION_STREAMS  # noqa: E402
+
+DIMENSION_STREAMS = (*V2_DIMENSION_STREAMS, *KEYSTONE_STREAMS)
 METERS = "cpu_util,memory.usage,disk.read.bytes,network.incoming.bytes"
 
 

@@ -7,7 +7,6 @@ from typing import Any
 from singer_sdk import typing as th
 
 ID_MAX_LENGTH = 64  # Keystone's id columns are String(64)
-NAME_MAX_LENGTH = 255  # ... and its name columns String(255) (projects 64)
 
 
 def _id(name: str, description: str) -> th.Property[Any]:

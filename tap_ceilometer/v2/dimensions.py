@@ -14,10 +14,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from singer_sdk import typing as th
-
 from tap_ceilometer.streams import DimensionStream
-from tap_ceilometer.timestamps import parse_api_time, utc_iso
+from tap_ceilometer.timestamps import utc_text
+from tap_ceilometer.v2.schema import METER_SCHEMA, RESOURCE_SCHEMA
 
 if TYPE_CHECKING:
     import logging
@@ -31,60 +30,6 @@ V2_DIMENSION_STREAMS = ("resources", "meters")
 # Nova's notifications carry the flavor as `flavor.name`; pollsters before Liberty as
 # `instance_type` (Ceilometer flattens nested metadata with dots).
 FLAVOR_KEYS = ("flavor.name", "instance_type")
-
-RESOURCE_SCHEMA: dict[str, Any] = th.PropertiesList(
-    th.Property(
-        "resource_id",
-        th.StringType(max_length=255),
-        required=True,
-        description="The samples' resource_id (primary key)",
-    ),
-    th.Property("project_id", th.StringType, description="Project of the latest sample"),
-    th.Property("user_id", th.StringType, description="User of the latest sample"),
-    th.Property("source", th.StringType, description="Source of the latest sample"),
-    th.Property(
-        "first_sample_timestamp", th.DateTimeType, description="The resource's first sample, UTC"
-    ),
-    th.Property(
-        "last_sample_timestamp", th.DateTimeType, description="The resource's latest sample, UTC"
-    ),
-    th.Property(
-        "metadata",
-        th.ObjectType(additional_properties=th.StringType),
-        description="Metadata of the latest sample: flattened keys, string values; may be null",
-    ),
-    th.Property(
-        "display_name", th.StringType, description="metadata display_name (an instance's name)"
-    ),
-    th.Property(
-        "flavor_name",
-        th.StringType,
-        description="metadata flavor.name, else instance_type (an instance's flavor)",
-    ),
-    th.Property(
-        "meters",
-        th.ArrayType(th.StringType),
-        description="The meters this resource reports, sorted",
-    ),
-).to_dict()
-
-METER_SCHEMA: dict[str, Any] = th.PropertiesList(
-    th.Property(
-        "name", th.StringType(max_length=255), required=True, description="Meter name (key)"
-    ),
-    th.Property("type", th.StringType, description="gauge, delta or cumulative"),
-    th.Property("unit", th.StringType, description="Unit of the volumes"),
-    th.Property("resource_count", th.IntegerType, description="Resources reporting it"),
-    th.Property("project_count", th.IntegerType, description="Projects reporting it"),
-    th.Property(
-        "project_ids", th.ArrayType(th.StringType), description="Those projects' ids, sorted"
-    ),
-    th.Property(
-        "stream",
-        th.StringType,
-        description="The table holding its samples in this export; null if not exported",
-    ),
-).to_dict()
 
 
 @dataclass
@@ -205,7 +150,7 @@ def _time(value: Any, problems: Counter[str]) -> str | None:
     if value is None:
         return None
     try:
-        return utc_iso(parse_api_time(str(value)))
+        return utc_text(str(value))
     except ValueError:
         problems["times that are not ISO 8601 were left out (null)"] += 1
         return None

@@ -1,4 +1,5 @@
-"""The sample schema every meter stream shares: the original request's columns, and more."""
+"""The schemas of the API v2 streams: the samples every meter stream shares (the original
+request's columns, and more), and the resources and meter catalogue streams."""
 
 from __future__ import annotations
 
@@ -47,5 +48,59 @@ SAMPLE_SCHEMA: dict[str, Any] = th.PropertiesList(
         "resource_metadata",
         th.ObjectType(additional_properties=th.StringType),
         description="Resource metadata as Ceilometer returns it: flattened keys, string values",
+    ),
+).to_dict()
+
+RESOURCE_SCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property(
+        "resource_id",
+        th.StringType(max_length=255),
+        required=True,
+        description="The samples' resource_id (primary key)",
+    ),
+    th.Property("project_id", th.StringType, description="Project of the latest sample"),
+    th.Property("user_id", th.StringType, description="User of the latest sample"),
+    th.Property("source", th.StringType, description="Source of the latest sample"),
+    th.Property(
+        "first_sample_timestamp", th.DateTimeType, description="The resource's first sample, UTC"
+    ),
+    th.Property(
+        "last_sample_timestamp", th.DateTimeType, description="The resource's latest sample, UTC"
+    ),
+    th.Property(
+        "metadata",
+        th.ObjectType(additional_properties=th.StringType),
+        description="Metadata of the latest sample: flattened keys, string values; may be null",
+    ),
+    th.Property(
+        "display_name", th.StringType, description="metadata display_name (an instance's name)"
+    ),
+    th.Property(
+        "flavor_name",
+        th.StringType,
+        description="metadata flavor.name, else instance_type (an instance's flavor)",
+    ),
+    th.Property(
+        "meters",
+        th.ArrayType(th.StringType),
+        description="The meters this resource reports, sorted",
+    ),
+).to_dict()
+
+METER_SCHEMA: dict[str, Any] = th.PropertiesList(
+    th.Property(
+        "name", th.StringType(max_length=255), required=True, description="Meter name (key)"
+    ),
+    th.Property("type", th.StringType, description="gauge, delta or cumulative"),
+    th.Property("unit", th.StringType, description="Unit of the volumes"),
+    th.Property("resource_count", th.IntegerType, description="Resources reporting it"),
+    th.Property("project_count", th.IntegerType, description="Projects reporting it"),
+    th.Property(
+        "project_ids", th.ArrayType(th.StringType), description="Those projects' ids, sorted"
+    ),
+    th.Property(
+        "stream",
+        th.StringType,
+        description="The table holding its samples in this export; null if not exported",
     ),
 ).to_dict()

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tap_ceilometer.keystone.streams import KEYSTONE_STREAMS
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.tap import TapCeilometer
 from tap_ceilometer.timestamps import parse_api_time
+from tap_ceilometer.v2.dimensions import V2_DIMENSION_STREAMS
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -41,7 +43,7 @@ def tap_config(sim: Simulator, **overrides: Any) -> dict[str, Any]:
 
 
 # The v2 API's dimension streams, and Keystone's: every run with an admin sends them too.
-DIMENSION_STREAMS = frozenset({"resources", "meters", "projects", "domains", "users"})
+DIMENSION_STREAMS = frozenset({*V2_DIMENSION_STREAMS, *KEYSTONE_STREAMS})
 
 
 @dataclass
