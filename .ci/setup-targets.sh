@@ -92,6 +92,13 @@ for exe in .meltano/loaders/target-postgres/venv/bin/target-postgres \
     .meltano/extractors/tap-ceilometer/venv/bin/tap-ceilometer; do
     [[ -x "$exe" ]] || die "$exe missing after meltano install"
 done
+# Meltano installs the plugins without compiling their modules, and with PYTHONDONTWRITEBYTECODE
+# set (as on this machine) every target start compiled SQLAlchemy and the SDK anew: about 2 s of
+# CPU per run, per partition. Compiled once here (fast when done already).
+for venv in .meltano/*/*/venv; do
+    "$venv/bin/python" -m compileall -q -j 0 "$venv/lib" >/dev/null 2>&1 || true
+done
+say "plugin venvs compiled"
 say "target-postgres: $(.meltano/loaders/target-postgres/venv/bin/target-postgres --version 2>&1 | tail -1)"
 say "target-mysql:    $(.meltano/loaders/target-mysql/venv/bin/target-mysql --version 2>&1 | tail -1)"
 

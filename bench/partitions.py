@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from baselines import count_rows, drop_schema  # noqa: E402
+from baselines import count_rows, drop_schema, run_sql_file  # noqa: E402
 from dimensions import samples_only_catalog  # noqa: E402
 from procs import BIN, CACHE, SimulatorProcess  # noqa: E402
 
@@ -90,9 +90,10 @@ class Scaling:
             )
         return commands
 
-    def target_cmd(self, schema: str) -> list[str]:
+    def target_cmd(self, schema: str, settings: dict[str, Any] | None = None) -> list[str]:
         path = self.work / f"target-{schema}.json"
-        path.write_text(json.dumps(target_config("target-postgres", schema)), encoding="utf-8")
+        config = {**target_config("target-postgres", schema), **(settings or {})}
+        path.write_text(json.dumps(config), encoding="utf-8")
         return [self.target, "--config", str(path)]
 
     def tap_alone(self, commands: list[list[str]]) -> float:
@@ -106,9 +107,19 @@ class Scaling:
         return time.perf_counter() - started
 
     def pipelines(
-        self, commands: list[list[str]], schema: str, every_table: Path
+        self,
+        commands: list[list[str]],
+        schema: str,
+        every_table: Path,
+        *,
+        env: dict[str, str] | None = None,
+        settings: dict[str, Any] | None = None,
+        prepare_sql: Path | None = None,
     ) -> tuple[float, int]:
-        target = self.target_cmd(schema)
+        """k `tap | target` pipes at once into `schema`; `prepare_sql` runs once the tables
+        exist, `env` is added to the targets' environment and `settings` to their config."""
+        target = self.target_cmd(schema, settings)
+        target_env = {**self.target_env, **(env or {})}
         # The tables first, as README "Scaling out" says: parallel targets race to create them.
         prep_tap = subprocess.Popen(
             [str(BIN / "tap-ceilometer"), "--config", str(every_table), "--test=schema"],
@@ -120,6 +131,8 @@ class Scaling:
         )
         assert prep_tap.wait() == 0
         assert prep.returncode == 0, prep.stderr[-2000:]
+        if prepare_sql is not None:
+            run_sql_file(schema, prepare_sql)
         started = time.perf_counter()
         pipes = []
         for cmd in commands:
@@ -129,7 +142,7 @@ class Scaling:
                 stdin=tap.stdout,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env=self.target_env,
+                env=target_env,
             )
             assert tap.stdout is not None
             tap.stdout.close()

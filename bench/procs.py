@@ -44,6 +44,10 @@ class Usage:
 MEASURE = Path(__file__).with_name("measure.py")
 
 
+# The meters bench/run serves (and so the ones pipeline_rows_per_s is measured over).
+DEFAULT_METERS = "cpu_util,memory.usage,disk.read.bytes,network.incoming.bytes"
+
+
 def measured(cmd: list[str], report: Path) -> list[str]:
     """`cmd` run under measure.py, which writes its usage to `report` (see measure.py)."""
     report.unlink(missing_ok=True)

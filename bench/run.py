@@ -37,12 +37,14 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from backfill import backfill_figures  # noqa: E402
 from baselines import count_rows, drop_schema, run_baselines, server_version  # noqa: E402
 from dimensions import samples_only_catalog  # noqa: E402
 from partitions import partition_scaling  # noqa: E402
 from procs import (  # noqa: E402
     BIN,
     CACHE,
+    DEFAULT_METERS,
     SimulatorProcess,
     Usage,
     check,
@@ -57,7 +59,6 @@ from tests.support.targets import target_config, target_env, target_executable  
 
 DEFAULT_SIZES = "10000,100000,1000000"
 QUICK_SIZES = "10000,50000"
-DEFAULT_METERS = "cpu_util,memory.usage,disk.read.bytes,network.incoming.bytes"
 # Requests that are not sample pages: Keystone version document, token, GET /v2/meters
 # (stream discovery) and GET /v2/capabilities (complex query or not).
 DISCOVERY_ALLOWANCE = 4
@@ -527,6 +528,12 @@ def main(argv: list[str] | None = None) -> int:
         default=200_000,
         help="samples for the partition scaling table (bench/partitions.py; 0: skip)",
     )
+    p.add_argument(
+        "--backfill-size",
+        type=int,
+        default=1_000_000,
+        help="samples for the large-backfill comparison (bench/backfill.py; 0: skip)",
+    )
     args = p.parse_args(argv)
     sizes = sorted(int(s) for s in (QUICK_SIZES if args.quick else args.sizes).split(","))
 
@@ -547,6 +554,10 @@ def main(argv: list[str] | None = None) -> int:
             "pipeline_speedup": scaling["pipeline_speedup"],
             "batch_over_record": scaling["batch_over_record"],
         }
+    if args.backfill_size:
+        backfill_size = min(args.backfill_size, sizes[-1])
+        log(f"large backfill at N={backfill_size} (bench/backfill.py)")
+        summary["backfill"] = backfill_figures(backfill_size, args.meters)
     summary["bench_wall_s"] = round(time.perf_counter() - started)
 
     RESULTS.mkdir(parents=True, exist_ok=True)

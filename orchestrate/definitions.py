@@ -60,7 +60,10 @@ class CeilometerExport(ConfigurableResource["CeilometerExport"]):
     partitions: int = 3
     tap_command: list[str] = ["tap-ceilometer"]  # noqa: RUF012 - pydantic copies defaults
     target_command: list[str] = ["target-postgres"]  # noqa: RUF012
-    target_env: dict[str, str] = {}  # noqa: RUF012 - e.g. SINGER_SDK_LOG_CONFIG
+    target_env: dict[str, str] = {}  # noqa: RUF012 - e.g. SINGER_SDK_LOG_CONFIG, PGOPTIONS
+    # Run once the tables exist, before the partitions: e.g. psql with
+    # sql/postgres/backfill.sql for a large backfill (README "Large backfills").
+    ready_command: list[str] = []  # noqa: RUF012
 
     def state_file(self, index: int) -> Path:
         # The count is in the name: another count shares the meters out anew (a new export).
@@ -85,6 +88,15 @@ def prepare_tables(context: OpExecutionContext, export: CeilometerExport) -> Non
             metadata={name: _tail(path) for name, path in logs.items()},
         )
     context.log.info("The target's schema and tables exist.")
+    if export.ready_command:
+        # The deployment's own command, as the tap and target commands are.
+        ready = subprocess.run(export.ready_command, capture_output=True, text=True, check=False)  # noqa: S603
+        if ready.returncode:
+            raise Failure(
+                description=f"The ready command exited {ready.returncode}.",
+                metadata={"output": (ready.stdout + ready.stderr)[-LOG_TAIL:]},
+            )
+        context.log.info(f"Ready command done: {' '.join(export.ready_command)}")
 
 
 @op(ins={"ready": In(Nothing)}, out=DynamicOut(int))

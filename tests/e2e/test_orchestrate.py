@@ -27,7 +27,9 @@ from tests.support.tap import (
     tap_config,
 )
 from tests.support.targets import (
+    BACKFILL_SQL,
     REPO_ROOT,
+    backfill_environment,
     fresh_namespace,
     read_table,
     table_names,
@@ -145,10 +147,38 @@ def test_a_failed_partition_is_retried_and_loses_nothing(
 ) -> None:
     """Ceilometer refuses one meter's page once (a 403 stops the tap at once): that partition's
     op fails after its earlier meters are confirmed, and Dagster's retry goes on from its
-    state file."""
+    state file. Run as a large backfill would be (meltano.yml's backfill environment: BATCH
+    files of 50 rows here, its target settings and PGOPTIONS, sql/postgres/backfill.sql as the
+    ready command)."""
     _add(sim, 300)
     sim.faults.add(FaultRule(method="GET", path=r"^/v2/meters/meter\.5$", status=403, times=1))
-    config = _run_config(sim, namespace, tmp_path, query_method="simple")
+    batch_config, settings, env = backfill_environment()
+    batch_config |= {
+        "storage": {"root": (tmp_path / "batches").as_uri(), "prefix": "batch-"},
+        "batch_size": 50,
+    }
+    config = _run_config(sim, namespace, tmp_path, query_method="simple", batch_config=batch_config)
+    export = config["resources"]["export"]["config"]
+    target_file = Path(export["target_config"])
+    target_config = json.loads(target_file.read_text(encoding="utf-8"))
+    target_file.write_text(json.dumps({**target_config, **settings}), encoding="utf-8")
+    export["target_env"] |= env
+    export["ready_command"] = [
+        "psql",
+        "-q",
+        "-h",
+        "127.0.0.1",
+        "-U",
+        "postgres",
+        "-d",
+        "test",
+        "-v",
+        "ON_ERROR_STOP=1",
+        "-c",
+        f"SET search_path TO {namespace}",
+        "-f",
+        str(BACKFILL_SQL),
+    ]
     done = execute_job(config, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     runs = _attempts(tmp_path)
@@ -157,6 +187,7 @@ def test_a_failed_partition_is_retried_and_loses_nothing(
     retried = [r for r in runs if r["index"] == failed[0]["index"]]
     assert [(r["attempt"], r["resumed"]) for r in retried] == [(1, False), (2, True)]
     _assert_database_is_the_cloud(sim, namespace)
+    assert any((tmp_path / "batches").iterdir()), "the samples went as BATCH files"
 
 
 @pytest.mark.parametrize("executor", ["celery", "k8s"])

@@ -14,6 +14,7 @@ import pytest
 from ceilometer_simulator import CloudSpec
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
+from tests.support import targets
 from tests.support.pipeline import run_pipeline
 from tests.support.tap import (
     DIMENSION_STREAMS,
@@ -25,9 +26,11 @@ from tests.support.tap import (
 )
 from tests.support.targets import (
     TARGETS,
+    backfill_environment,
     fresh_namespace,
     prepare_tables,
     read_table,
+    ready_for_backfill,
     table_names,
     target_env,
     target_executable,
@@ -277,6 +280,27 @@ def test_three_partitions_in_parallel_load_the_whole_cloud_once(sim: Simulator, 
         assert sum(len(o) for o in owned) == len(meters)  # no meter in two partitions
 
 
+def _make_tables(config: dict[str, Any], namespace: str, tmp_path: Path) -> None:
+    """README "Scaling out": `tap-ceilometer --test=schema | target-postgres` makes the tables."""
+    schema_only = tmp_path / "schema-only"
+    schema_only.mkdir()
+    target_file = write_target_config("target-postgres", namespace, schema_only)
+    config_file = schema_only / "tap.json"
+    config_file.write_text(json.dumps(config), encoding="utf-8")
+    command = (
+        f"{TAP_EXECUTABLE} --config {config_file} --test=schema"
+        f" | {target_executable('target-postgres')} --config {target_file}"
+    )
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command],
+        env={**os.environ, **target_env("target-postgres")},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+
+
 def test_time_slices_of_one_meter_in_parallel_load_it_once(sim: Simulator, tmp_path: Path):
     """A backfill of one big meter in three start_date/end_date slices, three tap |
     target-postgres pipelines at once into one schema (README "Scaling out"): every sample
@@ -289,23 +313,7 @@ def test_time_slices_of_one_meter_in_parallel_load_it_once(sim: Simulator, tmp_p
     with fresh_namespace("target-postgres", prefix="slice") as namespace:
         # As README "Scaling out" says: the tables first (`--test=schema` | target), so that
         # the parallel targets do not race to create them.
-        schema_only = tmp_path / "schema-only"
-        schema_only.mkdir()
-        target_file = write_target_config("target-postgres", namespace, schema_only)
-        config_file = schema_only / "tap.json"
-        config_file.write_text(json.dumps(tap_config(sim, meters=["cpu_util"])), encoding="utf-8")
-        command = (
-            f"{TAP_EXECUTABLE} --config {config_file} --test=schema"
-            f" | {target_executable('target-postgres')} --config {target_file}"
-        )
-        done = subprocess.run(
-            ["bash", "-o", "pipefail", "-c", command],
-            env={**os.environ, **target_env("target-postgres")},
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
+        _make_tables(tap_config(sim, meters=["cpu_util"]), namespace, tmp_path)
         assert "cpu_util" in table_names("target-postgres", namespace)
 
         def load(index: int) -> dict[str, Any] | None:
@@ -329,24 +337,43 @@ def test_time_slices_of_one_meter_in_parallel_load_it_once(sim: Simulator, tmp_p
         assert _database("target-postgres", namespace, ["cpu_util"]) == _cloud(sim, ["cpu_util"])
 
 
-def test_batch_messages_load_exactly_and_survive_a_kill(sim: Simulator, tmp_path: Path):
-    """The backfill setting (README "Scaling out"): BATCH messages (gzipped jsonl files the
-    target reads) instead of RECORD lines. The tap gets SIGKILL after a few batches; the rerun
-    from the state target-postgres confirmed leaves every sample in exactly one row."""
+@pytest.mark.parametrize("recipe", ["sdk-batch", "backfill"])
+def test_batch_messages_load_exactly_and_survive_a_kill(
+    sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recipe: str
+):
+    """BATCH messages (jsonl files the target reads) instead of RECORD lines; `backfill` adds
+    the rest of meltano.yml's backfill environment (its batch_config and PGOPTIONS, the tables
+    made first and readied by sql/postgres/backfill.sql). The tap gets SIGKILL after a few
+    batches; the rerun from the state target-postgres confirmed leaves every sample in exactly
+    one row, and a third run that re-sends every sample changes none."""
     meters = ["cpu_util", "disk.read.bytes", "image.size"]
     sim.store.add_samples(
         sample(meter, T0 + timedelta(seconds=i // 4), i, resource_id=f"r{i % 5}")
         for meter in meters
         for i in range(900)
     )
+    batch_config: dict[str, Any] = {"encoding": {"format": "jsonl", "compression": "gzip"}}
+    if recipe == "backfill":
+        batch_config, settings, env = backfill_environment()
+        assert env["PGOPTIONS"]
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)  # the targets inherit it (target_env)
+        # The pipeline's targets get the dev environment's config (targets.target_config);
+        # here with the backfill environment's settings on top, as Meltano merges them.
+        dev_config = targets.target_config
+        monkeypatch.setattr(
+            targets, "target_config", lambda target, ns: {**dev_config(target, ns), **settings}
+        )
     batch_config = {
-        "encoding": {"format": "jsonl", "compression": "gzip"},
+        **batch_config,
         "storage": {"root": (tmp_path / "batches").as_uri(), "prefix": "batch-"},
         "batch_size": 200,
     }
     config = tap_config(sim, page_size=100, meters=meters, batch_config=batch_config)
-    (tmp_path / "batches").mkdir()
     with fresh_namespace("target-postgres", prefix="batch") as namespace:
+        if recipe == "backfill":
+            _make_tables(tap_config(sim, meters=meters), namespace, tmp_path)
+            assert set(stream_names(meters).values()) <= ready_for_backfill(namespace)
         killed_dir, rerun_dir = tmp_path / "killed", tmp_path / "rerun"
         killed_dir.mkdir()
         rerun_dir.mkdir()
@@ -362,4 +389,9 @@ def test_batch_messages_load_exactly_and_survive_a_kill(sim: Simulator, tmp_path
         rerun = run_pipeline(config, {"target-postgres": namespace}, rerun_dir, state=state)
         assert rerun.tap_returncode == 0, rerun.tap_log[-3000:]
         assert rerun.batches > 0
+        assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)
+        again_dir = tmp_path / "again"
+        again_dir.mkdir()
+        again = run_pipeline(config, {"target-postgres": namespace}, again_dir)
+        assert again.tap_returncode == 0, again.tap_log[-3000:]
         assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)

@@ -39,6 +39,7 @@ TARGETS: tuple[Target, ...] = get_args(Target)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MELTANO_YML = REPO_ROOT / "meltano.yml"
 EXACT_TYPES_SQL = REPO_ROOT / "config" / "target-mysql-exact-types.sql"
+BACKFILL_SQL = REPO_ROOT / "sql" / "postgres" / "backfill.sql"
 MYSQL_EXACT_MAPPER = Path(sys.executable).parent / "tap-ceilometer-mysql-exact"
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -77,6 +78,54 @@ def _meltano_plugin(target: Target) -> dict[str, Any]:
         (p.get("config", {}) for p in loaders if p["name"] == target), {}
     )
     return {**plugin, "config": {**plugin.get("config", {}), **env_config}}
+
+
+def backfill_environment() -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """meltano.yml's `backfill` environment: the tap's batch_config, what it sets in
+    target-postgres's config, and the env it sets."""
+    project = yaml.safe_load(MELTANO_YML.read_text(encoding="utf-8"))
+    env = next(e for e in project["environments"] if e["name"] == "backfill")
+    plugins = env["config"]["plugins"]
+    tap = next(p for p in plugins["extractors"] if p["name"] == "tap-ceilometer")
+    target = next(p for p in plugins["loaders"] if p["name"] == "target-postgres")
+    return (
+        dict(tap["config"]["batch_config"]),
+        dict(target["config"]),
+        {k: str(v) for k, v in env["env"].items()},
+    )
+
+
+def ready_for_backfill(namespace: str) -> set[str]:
+    """README "Large backfills": sql/postgres/backfill.sql run in the schema as its header
+    says; returns the tables that then have its trigger."""
+    subprocess.run(
+        [
+            "psql",
+            "-q",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "postgres",
+            "-d",
+            "test",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-c",
+            f"SET search_path TO {namespace}",
+            "-f",
+            str(BACKFILL_SQL),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    with pg_connect() as conn:
+        rows = conn.execute(
+            "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace"
+            " WHERE n.nspname = %s AND t.tgname = 'ceilometer_skip_unchanged'",
+            (namespace,),
+        ).fetchall()
+    return {name for (name,) in rows}
 
 
 def target_executable(target: Target) -> Path:
