@@ -7,12 +7,14 @@ its RECORD time at 1M samples (bench/README.md, "Large backfills"). This writer 
 file layout and names, encodes with msgspec (as the tap's stdout does, output.py), and honours
 the compression asked for: "gzip" at level 1 (a fifth of level 9's CPU, files a little
 larger), or "none". Targets read both with the SDK's own `process_batch_files`.
+
+Each record is encoded as it comes and let go: a batch is held as its bytes, not as
+`batch_size` dicts (holding those cost the tap a third more CPU than writing RECORD lines).
 """
 
 from __future__ import annotations
 
 import gzip
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 from uuid import uuid4
 
@@ -31,21 +33,33 @@ def write_batch_files(
 ) -> Iterator[list[str]]:
     """Write `records` to files of `config.batch_size` lines; yield each file's manifest.
 
-    A manifest is yielded only once its file is complete and closed, and before the next
-    record is taken: the SDK writes the BATCH message, then the STATE that covers exactly the
-    records in the files sent so far.
+    A manifest is yielded once its file is complete and closed, and before the next record is
+    taken: the SDK writes the BATCH message, then the STATE that covers exactly the records in
+    the files sent so far.
     """
     storage = config.storage
     compressed = config.encoding.compression == "gzip"
     suffix = ".json.gz" if compressed else ".json"
     stem = f"{storage.prefix or ''}{tap_name}--{stream_name}-{uuid4()}"
-    encode_lines = msgspec.json.Encoder().encode_lines
-    rows = iter(records)
-    number = 0
-    while chunk := list(islice(rows, config.batch_size)):
-        number += 1
+    encode_into = msgspec.json.Encoder().encode_into
+    lines = bytearray()
+    in_file = number = 0
+
+    def written() -> list[str]:
         name = f"{stem}-{number}{suffix}"
-        lines = encode_lines(chunk)
         with storage.open(name, "wb") as file:
             file.write(gzip.compress(lines, GZIP_LEVEL) if compressed else lines)
-        yield [storage.get_url(name)]
+        lines.clear()
+        return [storage.get_url(name)]
+
+    for record in records:
+        encode_into(record, lines, -1)  # appended to the batch's bytes
+        lines.append(0x0A)
+        in_file += 1
+        if in_file == config.batch_size:
+            number += 1
+            in_file = 0
+            yield written()
+    if in_file:
+        number += 1
+        yield written()
