@@ -9,7 +9,6 @@ The same pass checks the output: every RECORD counted, no message_id twice in a 
 from __future__ import annotations
 
 import json
-import subprocess
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -141,30 +140,6 @@ def run_baselines(path: Path, schema: str) -> tuple[OutputCheck, BaselineTimes]:
             conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
             conn.commit()
     return check, times
-
-
-def run_sql_file(schema: str, path: Path) -> None:
-    """Run one of sql/'s files in `schema`, as its header says (psql, search_path set)."""
-    subprocess.run(
-        [
-            "psql",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            f'SET search_path TO "{schema}"',
-            "-f",
-            str(path),
-        ],
-        check=True,
-        capture_output=True,
-    )
 
 
 def count_rows(schema: str) -> int:

@@ -33,11 +33,16 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from baselines import count_rows, drop_schema, run_sql_file  # noqa: E402
+from baselines import count_rows, drop_schema  # noqa: E402
 from dimensions import samples_only_catalog  # noqa: E402
 from procs import BIN, CACHE, SimulatorProcess  # noqa: E402
 
-from tests.support.targets import target_config, target_env, target_executable  # noqa: E402
+from tests.support.targets import (  # noqa: E402
+    psql_file_command,
+    target_config,
+    target_env,
+    target_executable,
+)
 
 # Three meters in each of 4 partitions, six in each of 2 (Partition's hash, pinned by tests).
 METERS = [
@@ -132,7 +137,7 @@ class Scaling:
         assert prep_tap.wait() == 0
         assert prep.returncode == 0, prep.stderr[-2000:]
         if prepare_sql is not None:
-            run_sql_file(schema, prepare_sql)
+            subprocess.run(psql_file_command(schema, prepare_sql), check=True, capture_output=True)
         started = time.perf_counter()
         pipes = []
         for cmd in commands:

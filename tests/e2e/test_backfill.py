@@ -17,8 +17,10 @@ from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 from tests.support.tap import expected_records, sample
 from tests.support.targets import (
+    MELTANO,
     REPO_ROOT,
     fresh_namespace,
+    meltano_env,
     read_table,
     ready_for_backfill,
     run_target,
@@ -31,7 +33,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-MELTANO = REPO_ROOT / ".tools" / "meltano-venv" / "bin" / "meltano"
 BATCHES = REPO_ROOT / ".meltano" / "run" / "batches"  # meltano.yml's backfill storage root
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 METERS = ["cpu_util", "memory.usage", "disk.read.bytes", "network.incoming.bytes"]
@@ -40,22 +41,15 @@ COLUMNS = tuple(SAMPLE_SCHEMA["properties"])
 
 def _meltano_env(sim: Simulator, namespace: str) -> dict[str, str]:
     """The connection, from the environment, as a real deployment's backfill gets it."""
-    return {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
-        "TAP_CEILOMETER_AUTH_URL": sim.auth_url,
-        "TAP_CEILOMETER_USERNAME": "admin",
-        "TAP_CEILOMETER_PASSWORD": "admin-secret",
-        "TAP_CEILOMETER_PROJECT_NAME": "admin",
-        "TAP_CEILOMETER_START_DATE": "2000-01-01T00:00:00Z",
-        "TARGET_POSTGRES_HOST": "127.0.0.1",
-        "TARGET_POSTGRES_PORT": "5432",
-        "TARGET_POSTGRES_USER": "postgres",
-        "TARGET_POSTGRES_PASSWORD": "",  # trust auth here; the target wants the key
-        "TARGET_POSTGRES_DATABASE": "test",
-        "TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA": namespace,
-    }
+    return meltano_env(
+        sim.auth_url,
+        TARGET_POSTGRES_HOST="127.0.0.1",
+        TARGET_POSTGRES_PORT="5432",
+        TARGET_POSTGRES_USER="postgres",
+        TARGET_POSTGRES_PASSWORD="",  # trust auth here; the target wants the key
+        TARGET_POSTGRES_DATABASE="test",
+        TARGET_POSTGRES_DEFAULT_TARGET_SCHEMA=namespace,
+    )
 
 
 def _shell(command: str, env: dict[str, str]) -> None:

@@ -4,7 +4,6 @@ and in the Meltano job `ceilometer-to-mysql`, from an empty database, value for 
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -24,10 +23,12 @@ from tests.support.tap import (
     tap_config,
 )
 from tests.support.targets import (
+    MELTANO,
     MYSQL_EXACT_MAPPER,
     REPO_ROOT,
     column_types,
     fresh_namespace,
+    meltano_env,
     primary_key,
     read_table,
     run_target,
@@ -46,7 +47,6 @@ if TYPE_CHECKING:
 
 pytestmark = pytest.mark.e2e
 
-MELTANO = REPO_ROOT / ".tools" / "meltano-venv" / "bin" / "meltano"
 T0 = datetime(2024, 2, 29, 23, 59, 58, 123456, tzinfo=UTC)
 EXTREMES = [1e-300, 12345678901.25, -2.5e300, 0.1, 5e-324, 1.25e308]
 
@@ -198,19 +198,12 @@ def test_meltano_job_ceilometer_to_mysql_is_exact_in_one_command(
     TAP_CEILOMETER_* and TARGET_MYSQL_* variables; then again after a new meter appears."""
     _add(sim, "cpu_util", 400)
     suffix = uuid.uuid4().hex[:8]
-    env = {
-        **os.environ,
-        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
-        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
-        "TAP_CEILOMETER_AUTH_URL": sim.auth_url,
-        "TAP_CEILOMETER_USERNAME": "admin",
-        "TAP_CEILOMETER_PASSWORD": "admin-secret",
-        "TAP_CEILOMETER_PROJECT_NAME": "admin",
-        "TAP_CEILOMETER_START_DATE": "2000-01-01T00:00:00Z",
-        "TARGET_MYSQL_SQLALCHEMY_URL": (
+    env = meltano_env(
+        sim.auth_url,
+        TARGET_MYSQL_SQLALCHEMY_URL=(
             f"mysql+mysqlconnector://root@127.0.0.1:3306/{database}?charset=utf8mb4"
         ),
-    }
+    )
     command = [
         str(MELTANO),
         "--environment",

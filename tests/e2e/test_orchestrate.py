@@ -31,6 +31,7 @@ from tests.support.targets import (
     REPO_ROOT,
     backfill_environment,
     fresh_namespace,
+    psql_file_command,
     read_table,
     table_names,
     target_env,
@@ -163,22 +164,7 @@ def test_a_failed_partition_is_retried_and_loses_nothing(
     target_config = json.loads(target_file.read_text(encoding="utf-8"))
     target_file.write_text(json.dumps({**target_config, **settings}), encoding="utf-8")
     export["target_env"] |= env
-    export["ready_command"] = [
-        "psql",
-        "-q",
-        "-h",
-        "127.0.0.1",
-        "-U",
-        "postgres",
-        "-d",
-        "test",
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        f"SET search_path TO {namespace}",
-        "-f",
-        str(BACKFILL_SQL),
-    ]
+    export["ready_command"] = psql_file_command(namespace, BACKFILL_SQL)
     done = execute_job(config, tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
     runs = _attempts(tmp_path)

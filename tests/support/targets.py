@@ -40,6 +40,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MELTANO_YML = REPO_ROOT / "meltano.yml"
 EXACT_TYPES_SQL = REPO_ROOT / "config" / "target-mysql-exact-types.sql"
 BACKFILL_SQL = REPO_ROOT / "sql" / "postgres" / "backfill.sql"
+MELTANO = REPO_ROOT / ".tools" / "meltano-venv" / "bin" / "meltano"
 MYSQL_EXACT_MAPPER = Path(sys.executable).parent / "tap-ceilometer-mysql-exact"
 
 PG_CONNINFO = "host=127.0.0.1 port=5432 user=postgres dbname=test"
@@ -95,29 +96,35 @@ def backfill_environment() -> tuple[dict[str, Any], dict[str, Any], dict[str, st
     )
 
 
+def meltano_env(auth_url: str, **settings: str) -> dict[str, str]:
+    """The environment of a `meltano` command, as a deployment's `prod` gets its settings:
+    offline, the tap as the cloud's admin from the first sample on, and `settings` (e.g.
+    TARGET_MYSQL_SQLALCHEMY_URL)."""
+    return {
+        **os.environ,
+        "MELTANO_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "MELTANO_CLI_DISABLE_VERSION_CHECK": "true",
+        "TAP_CEILOMETER_AUTH_URL": auth_url,
+        "TAP_CEILOMETER_USERNAME": "admin",
+        "TAP_CEILOMETER_PASSWORD": "admin-secret",
+        "TAP_CEILOMETER_PROJECT_NAME": "admin",
+        "TAP_CEILOMETER_START_DATE": "2000-01-01T00:00:00Z",
+        **settings,
+    }
+
+
+def psql_file_command(namespace: str, path: Path) -> list[str]:
+    """psql running one of sql/'s files in schema `namespace`, as their headers say."""
+    return [
+        "psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1",
+        "-c", f"SET search_path TO {namespace}", "-f", str(path),
+    ]  # fmt: skip
+
+
 def ready_for_backfill(namespace: str) -> set[str]:
     """README "Large backfills": sql/postgres/backfill.sql run in the schema as its header
     says; returns the tables that then have its trigger."""
-    subprocess.run(
-        [
-            "psql",
-            "-q",
-            "-h",
-            "127.0.0.1",
-            "-U",
-            "postgres",
-            "-d",
-            "test",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-c",
-            f"SET search_path TO {namespace}",
-            "-f",
-            str(BACKFILL_SQL),
-        ],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(psql_file_command(namespace, BACKFILL_SQL), check=True, capture_output=True)
     with pg_connect() as conn:
         rows = conn.execute(
             "SELECT c.relname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
