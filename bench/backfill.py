@@ -7,7 +7,7 @@ meltano.yml's settings, each into a fresh schema whose tables were made first (`
 
 * `record`: one `tap | target-postgres` pipe, RECORD lines (the default setup);
 * `backfill`: the recipe of meltano.yml's `backfill` environment (its batch_config, its
-  target-postgres settings and its env, read from meltano.yml): sql/postgres/backfill.sql
+  target-postgres settings and its env, read from meltano.yml): config/target-postgres-backfill.sql
   run once the tables exist, then `--partitions` pipes at once, each tap sending BATCH files.
 
 The two schemas are then compared row for row on every sample column (EXCEPT both ways) and
@@ -122,7 +122,7 @@ class Backfill(Scaling):
             record_wall, record_rows = self.pipelines(
                 self.taps(sims, 1, None), record_schema, every_table
             )
-            log(f"backfill: {k} partitions, BATCH files, backfill.sql, {env}, {settings}")
+            log(f"backfill: {k} partitions, BATCH files, the backfill SQL, {env}, {settings}")
             recipe_wall, recipe_rows = self.pipelines(
                 self.batch_taps(sims, k),
                 recipe_schema,

@@ -62,7 +62,7 @@ class CeilometerExport(ConfigurableResource["CeilometerExport"]):
     target_command: list[str] = ["target-postgres"]  # noqa: RUF012
     target_env: dict[str, str] = {}  # noqa: RUF012 - e.g. SINGER_SDK_LOG_CONFIG, PGOPTIONS
     # Run once the tables exist, before the partitions: e.g. psql with
-    # sql/postgres/backfill.sql for a large backfill (README "Large backfills").
+    # config/target-postgres-backfill.sql for a large backfill (README "Large backfills").
     ready_command: list[str] = []  # noqa: RUF012
 
     def state_file(self, index: int) -> Path:

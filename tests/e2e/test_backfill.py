@@ -1,5 +1,6 @@
-"""README "Large backfills": meltano.yml's backfill environment and sql/postgres/backfill.sql,
-run as the README says, into the real PostgreSQL: exact, and a changed row still changes.
+"""README "Large backfills": meltano.yml's backfill environment and
+config/target-postgres-backfill.sql, run as the README says, into the real PostgreSQL: exact,
+and a changed row still changes.
 
 (bench/backfill.py measures its speed; test_pipeline.py's BATCH test kills it midway.)
 """
@@ -117,7 +118,7 @@ def test_the_backfill_recipe_with_meltano_loads_every_sample_once(sim: Simulator
 
 
 def test_backfill_sql_still_lets_a_changed_row_change() -> None:
-    """sql/postgres/backfill.sql skips only the UPDATEs that change nothing: a row re-sent
+    """config/target-postgres-backfill.sql skips only the UPDATEs that change nothing: a row re-sent
     with another value (a Gnocchi period that moved on) is stored with that value, one row."""
     stream = "cpu_util"
 

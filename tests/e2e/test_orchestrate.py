@@ -149,8 +149,8 @@ def test_a_failed_partition_is_retried_and_loses_nothing(
     """Ceilometer refuses one meter's page once (a 403 stops the tap at once): that partition's
     op fails after its earlier meters are confirmed, and Dagster's retry goes on from its
     state file. Run as a large backfill would be (meltano.yml's backfill environment: BATCH
-    files of 50 rows here, its target settings and PGOPTIONS, sql/postgres/backfill.sql as the
-    ready command)."""
+    files of 50 rows here, its target settings and PGOPTIONS; the ready command runs
+    config/target-postgres-backfill.sql)."""
     _add(sim, 300)
     sim.faults.add(FaultRule(method="GET", path=r"^/v2/meters/meter\.5$", status=403, times=1))
     batch_config, settings, env = backfill_environment()

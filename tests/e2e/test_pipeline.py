@@ -343,7 +343,7 @@ def test_batch_messages_load_exactly_and_survive_a_kill(
 ):
     """BATCH messages (jsonl files the target reads) instead of RECORD lines; `backfill` adds
     the rest of meltano.yml's backfill environment (its batch_config and PGOPTIONS, the tables
-    made first and readied by sql/postgres/backfill.sql). The tap gets SIGKILL after a few
+    made first and readied by config/target-postgres-backfill.sql). The tap gets SIGKILL after a few
     batches; the rerun from the state target-postgres confirmed leaves every sample in exactly
     one row, and a third run that re-sends every sample changes none."""
     meters = ["cpu_util", "disk.read.bytes", "image.size"]

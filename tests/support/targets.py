@@ -39,7 +39,7 @@ TARGETS: tuple[Target, ...] = get_args(Target)
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MELTANO_YML = REPO_ROOT / "meltano.yml"
 EXACT_TYPES_SQL = REPO_ROOT / "config" / "target-mysql-exact-types.sql"
-BACKFILL_SQL = REPO_ROOT / "sql" / "postgres" / "backfill.sql"
+BACKFILL_SQL = REPO_ROOT / "config" / "target-postgres-backfill.sql"
 MELTANO = REPO_ROOT / ".tools" / "meltano-venv" / "bin" / "meltano"
 MYSQL_EXACT_MAPPER = Path(sys.executable).parent / "tap-ceilometer-mysql-exact"
 
@@ -122,7 +122,7 @@ def psql_file_command(namespace: str, path: Path) -> list[str]:
 
 
 def ready_for_backfill(namespace: str) -> set[str]:
-    """README "Large backfills": sql/postgres/backfill.sql run in the schema as its header
+    """README "Large backfills": config/target-postgres-backfill.sql run in the schema as its header
     says; returns the tables that then have its trigger."""
     subprocess.run(psql_file_command(namespace, BACKFILL_SQL), check=True, capture_output=True)
     with pg_connect() as conn:

@@ -3,7 +3,7 @@
 --
 -- Run it in the schema the target loads into, once its tables exist (`tap-ceilometer
 -- --test=schema | target-postgres` makes them):
---   psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1 -c 'SET search_path TO ceilometer' -f sql/postgres/backfill.sql
+--   psql -q -h 127.0.0.1 -U postgres -d test -v ON_ERROR_STOP=1 -c 'SET search_path TO ceilometer' -f config/target-postgres-backfill.sql
 -- It creates the function prepare_ceilometer_backfill() in that schema and runs it once; run it
 -- again after a load that brought new tables: SELECT ceilometer.prepare_ceilometer_backfill();
 --
