@@ -7,8 +7,9 @@ meltano.yml's settings, each into a fresh schema whose tables were made first (`
 
 * `record`: one `tap | target-postgres` pipe, RECORD lines (the default setup);
 * `backfill`: the recipe of meltano.yml's `backfill` environment (its batch_config, its
-  target-postgres settings and its env, read from meltano.yml): config/target-postgres-backfill.sql
-  run once the tables exist, then `--partitions` pipes at once, each tap sending BATCH files.
+  target-postgres settings and its env, read from meltano.yml):
+  config/target-postgres-backfill.sql run once the tables exist, then `--partitions` pipes at
+  once, each tap sending BATCH files.
 
 The two schemas are then compared row for row on every sample column (EXCEPT both ways) and
 must each hold N rows. Raw COPY of the same records into an indexed table (baselines.py) gives

@@ -16,7 +16,7 @@ import pytest
 
 from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
-from tests.support.tap import expected_records, sample
+from tests.support.tap import cloud_samples, sample
 from tests.support.targets import (
     MELTANO,
     REPO_ROOT,
@@ -26,6 +26,7 @@ from tests.support.targets import (
     ready_for_backfill,
     run_target,
     schema_message,
+    stored_samples,
     table_names,
 )
 
@@ -98,16 +99,8 @@ def test_the_backfill_recipe_with_meltano_loads_every_sample_once(sim: Simulator
                 if first:
                     add(count, first)
                 _shell(f"{parallel} wait -n && wait -n", env)
-                stored: dict[str, Any] = {}
-                for meter in METERS:
-                    for row in read_table(
-                        "target-postgres", namespace, stream_names([meter])[meter]
-                    ):
-                        assert row["message_id"] not in stored
-                        stored[row["message_id"]] = {c: row[c] for c in COLUMNS}
-                expected: dict[str, Any] = {}
-                for meter in METERS:
-                    expected.update(expected_records(sim, meter))
+                stored = stored_samples("target-postgres", namespace, METERS)
+                expected = cloud_samples(sim, METERS)
                 assert len(stored) == len(METERS) * (first + count)
                 assert stored == expected
             written = set(BATCHES.iterdir()) - before
@@ -118,8 +111,9 @@ def test_the_backfill_recipe_with_meltano_loads_every_sample_once(sim: Simulator
 
 
 def test_backfill_sql_still_lets_a_changed_row_change() -> None:
-    """config/target-postgres-backfill.sql skips only the UPDATEs that change nothing: a row re-sent
-    with another value (a Gnocchi period that moved on) is stored with that value, one row."""
+    """config/target-postgres-backfill.sql skips only the UPDATEs that change nothing: a row
+    re-sent with another value (a Gnocchi period that moved on) is stored with that value,
+    one row."""
     stream = "cpu_util"
 
     def record(volume: float) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from tests.support.pipeline import run_pipeline
 from tests.support.tap import (
     DIMENSION_STREAMS,
     TAP_EXECUTABLE,
-    expected_records,
+    cloud_samples,
     sample,
     samples_only_catalog,
     tap_config,
@@ -31,6 +31,7 @@ from tests.support.targets import (
     prepare_tables,
     read_table,
     ready_for_backfill,
+    stored_samples,
     table_names,
     target_env,
     target_executable,
@@ -75,26 +76,6 @@ def _load(
     return run.confirmed_state
 
 
-def _database(target: str, namespace: str, meters: list[str]) -> dict[str, dict[str, Any]]:
-    rows: dict[str, dict[str, Any]] = {}
-    names = stream_names(meters)
-    existing = set(table_names(target, namespace))  # type: ignore[arg-type]
-    for meter in meters:
-        if names[meter] not in existing:
-            continue
-        for row in read_table(target, namespace, names[meter]):  # type: ignore[arg-type]
-            assert row["message_id"] not in rows
-            rows[row["message_id"]] = {column: row[column] for column in COLUMNS}
-    return rows
-
-
-def _cloud(sim: Simulator, meters: list[str]) -> dict[str, dict[str, Any]]:
-    expected: dict[str, dict[str, Any]] = {}
-    for meter in meters:
-        expected.update(expected_records(sim, meter))
-    return expected
-
-
 def _prepare(target: str, namespace: str, meters: list[str]) -> None:
     prepare_tables(target, namespace, stream_names(meters).values())  # type: ignore[arg-type]
 
@@ -115,7 +96,7 @@ def test_full_export_is_exact(sim: Simulator, target: str, namespace: str, tmp_p
     )
     _prepare(target, namespace, METERS)
     _load(target, namespace, tap_config(sim, page_size=250), tmp_path)
-    assert _database(target, namespace, METERS) == _cloud(sim, METERS)
+    assert stored_samples(target, namespace, METERS) == cloud_samples(sim, METERS)
 
 
 def test_runs_add_only_what_is_new_and_catch_late_samples(
@@ -141,7 +122,7 @@ def test_runs_add_only_what_is_new_and_catch_late_samples(
         ]
     )
     _load(target, namespace, config, tmp_path, state)
-    assert _database(target, namespace, meters) == _cloud(sim, meters)
+    assert stored_samples(target, namespace, meters) == cloud_samples(sim, meters)
 
 
 @pytest.mark.parametrize(
@@ -161,10 +142,10 @@ def test_a_run_killed_midway_resumes_without_loss(
     killed = run_pipeline(config, {target: namespace}, tmp_path, kill_after=kill_after)
     assert len(killed.records) == kill_after  # SIGKILL: no chance to write anything more
     confirmed = killed.confirmed[target]
-    partial = _database(target, namespace, meters)
+    partial = stored_samples(target, namespace, meters)
     assert 0 < len(partial) <= kill_after
     _load(target, namespace, config, tmp_path, confirmed[-1] if confirmed else None)
-    assert _database(target, namespace, meters) == _cloud(sim, meters)
+    assert stored_samples(target, namespace, meters) == cloud_samples(sim, meters)
 
 
 def test_selections_export_only_what_they_select(
@@ -186,14 +167,14 @@ def test_selections_export_only_what_they_select(
     ]
     _prepare(target, namespace, meters)
     _load(target, namespace, tap_config(sim, selections=selections, page_size=50), tmp_path)
-    cloud = _cloud(sim, meters)
+    cloud = cloud_samples(sim, meters)
     wanted = {
         key: row
         for key, row in cloud.items()
         if row["project_id"] == "project-1"
         or (row["counter_name"] == "vcpus" and row["resource_id"] == "resource-2")
     }
-    assert _database(target, namespace, meters) == wanted
+    assert stored_samples(target, namespace, meters) == wanted
 
 
 def test_a_backfill_beside_the_incremental_export_adds_the_past_once(
@@ -205,7 +186,7 @@ def test_a_backfill_beside_the_incremental_export_adds_the_past_once(
     _prepare(target, namespace, meter)
     since = T0 + timedelta(minutes=400)
     state = _load(target, namespace, tap_config(sim, start_date=since.isoformat()), tmp_path)
-    assert len(_database(target, namespace, meter)) == 200
+    assert len(stored_samples(target, namespace, meter)) == 200
     # Backfill the past, overlapping the exported range by a minute: the overlap is stored once.
     backfill = tap_config(
         sim,
@@ -213,13 +194,13 @@ def test_a_backfill_beside_the_incremental_export_adds_the_past_once(
         end_date=(since + timedelta(minutes=1, seconds=30)).isoformat(),
     )
     _load(target, namespace, backfill, tmp_path)
-    assert len(_database(target, namespace, meter)) == 600
+    assert len(stored_samples(target, namespace, meter)) == 600
     # The incremental bookmark did not move back: the next run adds only what is new.
     sim.store.add_samples(
         sample("image.size", T0 + timedelta(minutes=600 + i), 600 + i) for i in range(50)
     )
     _load(target, namespace, tap_config(sim, start_date=since.isoformat()), tmp_path, state)
-    assert _database(target, namespace, meter) == _cloud(sim, meter)
+    assert stored_samples(target, namespace, meter) == cloud_samples(sim, meter)
 
 
 def test_the_single_layout_loads_one_table_killed_and_resumed(
@@ -245,7 +226,7 @@ def test_the_single_layout_loads_one_table_killed_and_resumed(
         row["message_id"]: {c: row[c] for c in COLUMNS}
         for row in read_table(target, namespace, "samples")
     }  # type: ignore[arg-type]
-    assert rows == _cloud(sim, meters)
+    assert rows == cloud_samples(sim, meters)
     assert table_names(target, namespace) == sorted(["samples", *DIMENSION_STREAMS])  # type: ignore[arg-type]
     contexts = [p["context"] for p in state["bookmarks"]["samples"]["partitions"]]
     assert sorted(c["meter"] for c in contexts) == sorted(meters)
@@ -270,7 +251,7 @@ def test_three_partitions_in_parallel_load_the_whole_cloud_once(sim: Simulator, 
 
         with ThreadPoolExecutor(max_workers=3) as pool:
             states = list(pool.map(load, range(3)))
-        assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)
+        assert stored_samples("target-postgres", namespace, meters) == cloud_samples(sim, meters)
         owned = [set((state or {})["bookmarks"]) - DIMENSION_STREAMS for state in states]
         assert all(owned)
         # The dimensions come from partition 0 alone: one row per Keystone project.
@@ -334,7 +315,9 @@ def test_time_slices_of_one_meter_in_parallel_load_it_once(sim: Simulator, tmp_p
         with ThreadPoolExecutor(max_workers=3) as pool:
             states = list(pool.map(load, range(3)))
         assert all(states)
-        assert _database("target-postgres", namespace, ["cpu_util"]) == _cloud(sim, ["cpu_util"])
+        assert stored_samples("target-postgres", namespace, ["cpu_util"]) == cloud_samples(
+            sim, ["cpu_util"]
+        )
 
 
 @pytest.mark.parametrize("recipe", ["sdk-batch", "backfill"])
@@ -342,10 +325,11 @@ def test_batch_messages_load_exactly_and_survive_a_kill(
     sim: Simulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, recipe: str
 ):
     """BATCH messages (jsonl files the target reads) instead of RECORD lines; `backfill` adds
-    the rest of meltano.yml's backfill environment (its batch_config and PGOPTIONS, the tables
-    made first and readied by config/target-postgres-backfill.sql). The tap gets SIGKILL after a few
-    batches; the rerun from the state target-postgres confirmed leaves every sample in exactly
-    one row, and a third run that re-sends every sample changes none."""
+    the rest of meltano.yml's backfill environment (its batch_config, target settings and
+    PGOPTIONS, the tables made first and readied by config/target-postgres-backfill.sql). The
+    tap gets SIGKILL after a few batches; the rerun from the state target-postgres confirmed
+    leaves every sample in exactly one row, and a third run that re-sends every sample changes
+    none."""
     meters = ["cpu_util", "disk.read.bytes", "image.size"]
     sim.store.add_samples(
         sample(meter, T0 + timedelta(seconds=i // 4), i, resource_id=f"r{i % 5}")
@@ -382,16 +366,16 @@ def test_batch_messages_load_exactly_and_survive_a_kill(
         )
         assert killed.tap_returncode != 0
         assert killed.records == []  # every record went in a file
-        partial = _database("target-postgres", namespace, meters)
+        partial = stored_samples("target-postgres", namespace, meters)
         assert 0 < len(partial) < 3 * 900
         state = killed.state("target-postgres")
         assert state is not None
         rerun = run_pipeline(config, {"target-postgres": namespace}, rerun_dir, state=state)
         assert rerun.tap_returncode == 0, rerun.tap_log[-3000:]
         assert rerun.batches > 0
-        assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)
+        assert stored_samples("target-postgres", namespace, meters) == cloud_samples(sim, meters)
         again_dir = tmp_path / "again"
         again_dir.mkdir()
         again = run_pipeline(config, {"target-postgres": namespace}, again_dir)
         assert again.tap_returncode == 0, again.tap_log[-3000:]
-        assert _database("target-postgres", namespace, meters) == _cloud(sim, meters)
+        assert stored_samples("target-postgres", namespace, meters) == cloud_samples(sim, meters)

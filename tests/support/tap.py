@@ -188,6 +188,14 @@ def expected_records(sim: Simulator, meter: str) -> dict[str, dict[str, Any]]:
     return expected
 
 
+def cloud_samples(sim: Simulator, meters: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """expected_records of every meter, by message_id."""
+    expected: dict[str, dict[str, Any]] = {}
+    for meter in meters:
+        expected.update(expected_records(sim, meter))
+    return expected
+
+
 def stream_of(meter: str, meters: Iterable[str]) -> str:
     return stream_names(meters)[meter]
 

@@ -28,6 +28,7 @@ import pymysql
 import yaml
 from psycopg import sql
 
+from tap_ceilometer.naming import stream_names
 from tap_ceilometer.v2.schema import SAMPLE_SCHEMA
 
 if TYPE_CHECKING:
@@ -119,6 +120,24 @@ def psql_file_command(namespace: str, path: Path) -> list[str]:
         "psql", "-q", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-v", "ON_ERROR_STOP=1",
         "-c", f"SET search_path TO {namespace}", "-f", str(path),
     ]  # fmt: skip
+
+
+def stored_samples(
+    target: Target, namespace: str, meters: Iterable[str]
+) -> dict[str, dict[str, Any]]:
+    """Every sample row of the meters' tables (those that exist), by message_id: each once."""
+    rows: dict[str, dict[str, Any]] = {}
+    names = stream_names(meters)
+    existing = set(table_names(target, namespace))
+    for table in names.values():
+        if table not in existing:
+            continue
+        for row in read_table(target, namespace, table):
+            assert row["message_id"] not in rows
+            rows[row["message_id"]] = {
+                column: row[column] for column in SAMPLE_SCHEMA["properties"]
+            }
+    return rows
 
 
 def ready_for_backfill(namespace: str) -> set[str]:
