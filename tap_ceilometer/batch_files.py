@@ -20,6 +20,8 @@ from uuid import uuid4
 
 import msgspec
 
+from tap_ceilometer.errors import BatchStorageError
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator
 
@@ -47,8 +49,16 @@ def write_batch_files(
 
     def written() -> list[str]:
         name = f"{stem}-{number}{suffix}"
-        with storage.open(name, "wb") as file:
-            file.write(gzip.compress(lines, GZIP_LEVEL) if compressed else lines)
+        try:
+            with storage.open(name, "wb") as file:
+                file.write(gzip.compress(lines, GZIP_LEVEL) if compressed else lines)
+        except OSError as exc:
+            # Nothing of this file was announced: the state still ends at the files before.
+            msg = (
+                f"Cannot write BATCH file {name} under batch_config storage root "
+                f"{storage.root}: {exc.strerror or exc}. Point the root at a writable folder."
+            )
+            raise BatchStorageError(msg) from None
         lines.clear()
         return [storage.get_url(name)]
 

@@ -50,6 +50,10 @@ class MalformedApiDataError(FatalAPIError):
     """The API answered with data that is not what it documents."""
 
 
+class BatchStorageError(Exception):
+    """The BATCH files cannot be written where batch_config's storage says."""
+
+
 class AnswerTooSlowError(Exception):
     """The server kept failing on a page of this size; a smaller page may get through."""
 
@@ -66,6 +70,7 @@ EXPECTED_FAILURES: tuple[type[Exception], ...] = (
     UnreachableError,
     ApiError,
     MalformedApiDataError,
+    BatchStorageError,
 )
 # How singer-sdk ends a sync on purpose (`--test` stops each stream after one record).
 _PLANNED_STOPS: tuple[type[Exception], ...] = (

@@ -19,7 +19,14 @@ import pytest
 from singer_sdk.streams.core import Stream
 
 from tap_ceilometer.tap import TapCeilometer
-from tests.support.tap import DIMENSION_STREAMS, TapOutput, run_tap, sample, tap_config
+from tests.support.tap import (
+    DIMENSION_STREAMS,
+    TapOutput,
+    run_tap,
+    run_tap_process,
+    sample,
+    tap_config,
+)
 
 if TYPE_CHECKING:
     from ceilometer_simulator import Simulator
@@ -179,3 +186,24 @@ def test_batch_files_hold_the_same_rows(
                     rows += chunk
         assert rows == plain.records[stream]
     assert _bookmarks(batched) == _bookmarks(plain)
+
+
+def test_batch_files_that_cannot_be_written_end_in_one_sentence(
+    cloud: Simulator, tmp_path: Path
+) -> None:
+    """A storage root under a file: exit 1, one sentence naming the root, no traceback, and
+    no BATCH message or state for the file that was not written."""
+    blocker = tmp_path / "a-file"
+    blocker.write_text("", encoding="utf-8")
+    batch_config = {
+        "encoding": {"format": "jsonl", "compression": "gzip"},
+        "storage": {"root": (blocker / "batches").as_uri(), "prefix": "batch-"},
+    }
+    done = run_tap_process(_config(cloud, batch_config=batch_config), tmp_path)
+    assert done.returncode == 1
+    assert "Traceback" not in done.stderr
+    errors = [line for line in done.stderr.splitlines() if "ERROR" in line]
+    assert len(errors) == 1, done.stderr[-3000:]
+    assert "Cannot write BATCH file" in errors[0]
+    assert (blocker / "batches").as_uri() in errors[0]
+    assert '"BATCH"' not in done.stdout
