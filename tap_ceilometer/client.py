@@ -46,9 +46,14 @@ from tap_ceilometer.errors import (
 from tap_ceilometer.session import get_token
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from backoff.types import Details
     from keystoneauth1 import session as ks_session
     from singer_sdk.exceptions import FatalAPIError
+
+    # How an answer's body becomes data; raises msgspec.DecodeError for what is not JSON.
+    Decode = Callable[[bytes], Any]
 
 _MARKUP = re.compile(r"<[^>]*>")
 RETRIED_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
@@ -168,9 +173,11 @@ class ApiClient(adapter.Adapter):
         *,
         params: Any = None,
         json: Any = None,
+        decode: Decode | None = None,
     ) -> Any:
-        """The decoded JSON answer to `method path`, with the retry policy of this module."""
-        return self.request_page(method, path, params=params, json=json)[0]
+        """The decoded JSON answer to `method path`, with the retry policy of this module;
+        `decode` replaces the API's `decode` for this answer."""
+        return self.request_page(method, path, params=params, json=json, decode=decode)[0]
 
     def request_page(
         self,
@@ -179,13 +186,16 @@ class ApiClient(adapter.Adapter):
         *,
         params: Any = None,
         json: Any = None,
+        decode: Decode | None = None,
     ) -> tuple[Any, str | None]:
         """`request_json`, and the URL of the answer's `Link: rel="next"` header, if any."""
         what = f"{method} {path}"
         url = f"{self.endpoint}{path}"
         get_token(self.session)  # bad credentials: one clear error, not a retried failure
         try:
-            answer: tuple[Any, str | None] = self._retried_try(method, url, what, params, json)
+            answer: tuple[Any, str | None] = self._retried_try(
+                method, url, what, params, json, decode=decode or self.decode
+            )
         except _TryFailedError as failure:
             raise failure.final from None
         return answer
@@ -199,7 +209,9 @@ class ApiClient(adapter.Adapter):
             details.get("wait", 0.0),
         )
 
-    def _try(self, method: str, url: str, what: str, params: Any, body: Any) -> Any:
+    def _try(
+        self, method: str, url: str, what: str, params: Any, body: Any, *, decode: Decode
+    ) -> Any:
         started = time.perf_counter()
         try:
             response = self.request(
@@ -220,13 +232,13 @@ class ApiClient(adapter.Adapter):
         except ks_exceptions.ConnectionError as exc:  # timeouts, resets, cut bodies
             self._fail_transient(what, exc)
         try:
-            body = self._answer(response, what)
+            body = self._answer(response, what, decode)
             return body, response.links.get("next", {}).get("url")
         finally:
             response.close()
             self._log_duration(what, response, time.perf_counter() - started)
 
-    def _answer(self, response: requests.Response, what: str) -> Any:
+    def _answer(self, response: requests.Response, what: str, decode: Decode) -> Any:
         status = response.status_code
         try:
             content = b"".join(response.iter_content(chunk_size=None))
@@ -244,7 +256,7 @@ class ApiClient(adapter.Adapter):
                 body=self._error_body(content),
             )
         try:
-            return self.decode(content)
+            return decode(content)
         except msgspec.DecodeError:
             # A cut or garbled body is a transport fault more often than a server bug.
             # Retries exhausted, a sample page is still asked for in smaller pieces.

@@ -182,11 +182,13 @@ def test_repairable_oddities_are_kept_and_counted(
             _good(3, metadata={"vcpus": 2}),
             _good(4, volume=3),
             _good(5, volume="1e999"),  # a volume JSON cannot carry: infinite
+            _good(6, type=["gauge"], unit=5),  # not strings: converted (a list raised TypeError)
         ],
     )
     records = run_tap(config).records["cpu_util"]
-    assert [r["counter_volume"] for r in records] == [None, 1.5, 1.5, 3.0, None]
+    assert [r["counter_volume"] for r in records] == [None, 1.5, 1.5, 3.0, None, 1.5]
     assert records[1]["counter_type"] == "weird"
+    assert (records[5]["counter_type"], records[5]["counter_unit"]) == ("['gauge']", "5")
     assert records[2]["resource_metadata"] == {"vcpus": "2"}
     assert "repairs made" in caplog.text
     assert "not finite" in caplog.text

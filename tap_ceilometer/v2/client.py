@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Any
 from urllib.parse import quote
 
@@ -11,6 +11,7 @@ from typing_extensions import override
 
 from tap_ceilometer.client import ApiClient, one_line
 from tap_ceilometer.errors import MalformedApiDataError
+from tap_ceilometer.v2.records import decode_sample_page
 
 FIRST_LIST_LIMIT = 10_000
 _GNOCCHI = 410
@@ -127,15 +128,17 @@ class CeilometerClient(ApiClient):
             "orderby": msgspec.json.encode(orderby).decode(),
             "limit": limit,
         }
-        return self._samples("POST", "/v2/query/samples", json=body)
+        return self._samples("POST", "/v2/query/samples", new_format=True, json=body)
 
     def meter_samples(self, meter: str, params: list[tuple[str, str]], limit: int) -> list[Any]:
         """GET /v2/meters/{meter}: a simple query (spec 1.3 and 2), newest first."""
         query = [*params, ("limit", str(limit))]
-        return self._samples("GET", f"/v2/meters/{quote(meter, safe='')}", params=query)
+        path = f"/v2/meters/{quote(meter, safe='')}"
+        return self._samples("GET", path, new_format=False, params=query)
 
-    def _samples(self, method: str, path: str, **kwargs: Any) -> list[Any]:
-        samples = self.request_json(method, path, **kwargs)
+    def _samples(self, method: str, path: str, *, new_format: bool, **kwargs: Any) -> list[Any]:
+        decode = partial(decode_sample_page, new_format=new_format)
+        samples = self.request_json(method, path, decode=decode, **kwargs)
         if not isinstance(samples, list):
             msg = f"{method} {path}: the answer is {type(samples).__name__}, not a list of samples"
             raise MalformedApiDataError(msg)

@@ -19,6 +19,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from tap_ceilometer.v2.records import WireSample, decode_sample_page
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
@@ -270,11 +272,16 @@ def test_timestamps_are_naive_utc_with_microseconds_only_when_non_zero(
 @pytest.mark.usefixtures("seeded")
 def test_old_sample_and_sample_shapes(real_stack: RealStack, admin: Session) -> None:
     """Spec 1.2 (OldSample) and 1.3 (Sample): exact key sets, float volumes, string metadata."""
-    old = get(real_stack, admin, "/v2/meters/conf.meta").json()
+    old = get(real_stack, admin, "/v2/meters/conf.meta")
     new = get(real_stack, admin, "/v2/samples", **{"q.field": "meter", "q.value": "conf.meta"})
-    (old_sample,), (new_sample,) = old, new.json()
+    (old_sample,), (new_sample,) = old.json(), new.json()
     assert set(old_sample) == OLD_SAMPLE_KEYS
     assert set(new_sample) == SAMPLE_KEYS
+    # So the tap decodes both shapes by type (records.py), not on its slower checked path.
+    for response, new_format in ((old, False), (new, True)):
+        (typed,) = decode_sample_page(response.content, new_format=new_format)
+        assert isinstance(typed, WireSample)
+        assert typed.message_id == old_sample["message_id"]
     assert new_sample["id"] == old_sample["message_id"]
     assert old_sample["counter_volume"] == 1.0
     assert isinstance(old_sample["counter_volume"], float)
