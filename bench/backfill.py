@@ -129,6 +129,7 @@ class Backfill(Scaling):
                 recipe_schema,
                 every_table,
                 env=env,
+                settings=settings,
                 prepare_sql=BACKFILL_SQL,
             )
             log(f"record: {record_wall:.1f} s; backfill: {recipe_wall:.1f} s")
