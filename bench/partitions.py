@@ -33,7 +33,7 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from baselines import count_rows, drop_schema  # noqa: E402
+from baselines import checkpoint, count_rows, drop_schema  # noqa: E402
 from dimensions import samples_only_catalog  # noqa: E402
 from procs import BIN, CACHE, SimulatorProcess  # noqa: E402
 
@@ -138,6 +138,7 @@ class Scaling:
         assert prep.returncode == 0, prep.stderr[-2000:]
         if prepare_sql is not None:
             subprocess.run(psql_file_command(schema, prepare_sql), check=True, capture_output=True)
+        checkpoint()
         started = time.perf_counter()
         pipes = []
         for cmd in commands:
