@@ -121,7 +121,7 @@ def _as_sent(page: list[dict[str, Any]], new_format: bool) -> bytes:
     return json.dumps(page).encode()  # json, not msgspec: integers beyond 64 bits too
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(page=pages, new_format=st.booleans())
 def test_typed_pages_build_exactly_what_the_checked_path_builds(
     page: list[dict[str, Any]], new_format: bool
